@@ -1,0 +1,5 @@
+//! The control plane of rvs: the configuration model read from RON, and (as it
+//! grows) the admin protocol, snapshot publishing, health checks and stats.
+#![forbid(unsafe_code)]
+
+pub mod config;

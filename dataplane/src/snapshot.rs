@@ -1,0 +1,45 @@
+//! The immutable configuration a worker runs against. The control core builds
+//! a complete new snapshot for every change and hands it to the workers, which
+//! swap it in between bursts (DESIGN.md, "Configuration is data").
+
+use crate::addr::{Ipv4Cidr, MacAddr};
+use crate::verdict::PortId;
+use std::net::Ipv4Addr;
+
+/// One DPDK port as the dataplane sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// DPDK port id.
+    pub port: PortId,
+    /// Operator's name for it (`lb0`).
+    pub name: String,
+    /// The port's MAC address.
+    pub mac: MacAddr,
+    /// IP MTU of the link.
+    pub mtu: u16,
+    /// The director's own addresses on this link (DIPs).
+    pub addrs: Vec<Ipv4Cidr>,
+}
+
+impl Interface {
+    /// True if `ip` is one of this interface's own addresses.
+    pub fn owns(&self, ip: Ipv4Addr) -> bool {
+        self.addrs.iter().any(|c| c.addr == ip)
+    }
+}
+
+/// Everything a worker needs to know, frozen at one generation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Increases by one with every published change.
+    pub generation: u64,
+    /// The ports, indexed by position (not necessarily by port id).
+    pub interfaces: Vec<Interface>,
+}
+
+impl Snapshot {
+    /// The interface of DPDK port `port`.
+    pub fn interface(&self, port: PortId) -> Option<&Interface> {
+        self.interfaces.iter().find(|i| i.port == port)
+    }
+}

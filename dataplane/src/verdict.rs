@@ -1,0 +1,125 @@
+//! What the dataplane decided about a frame, and why frames are dropped.
+
+/// Index of a DPDK port as the dataplane knows it (DPDK's `port_id`).
+pub type PortId = u16;
+
+/// The outcome of processing one frame. The DPDK shell acts on it and frees
+/// the mbuf whenever the frame is not handed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send the (rewritten) frame out of `port`.
+    Transmit {
+        /// Egress port.
+        port: PortId,
+    },
+    /// Move the frame, untouched, to the worker that owns its conn.
+    Redirect {
+        /// Index of the owning worker.
+        worker: u16,
+    },
+    /// Give the frame to the kernel through the exception path of `port`.
+    ToKernel {
+        /// Port whose kernel twin receives the frame.
+        port: PortId,
+    },
+    /// Free the frame and count it under `DropReason`.
+    Drop(DropReason),
+}
+
+macro_rules! drop_reasons {
+    ($($(#[doc = $doc:literal])* $name:ident => $label:literal,)*) => {
+        /// Why a frame was dropped. Doubles as the index of a per-worker
+        /// counter (VPP's habit), so keep it small and `Copy`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum DropReason {
+            $($(#[doc = $doc])* $name,)*
+        }
+
+        impl DropReason {
+            /// Every reason, in counter-index order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$name,)*];
+            /// Number of reasons (length of a counter array).
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// Short snake_case name, used in logs and stats output.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(DropReason::$name => $label,)*
+                }
+            }
+
+            /// Counter index of this reason.
+            pub const fn index(self) -> usize {
+                self as usize
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// Shorter than an Ethernet header, or a header that claims more bytes than arrived.
+    Truncated => "truncated",
+    /// An ethertype the appliance does not handle and has no exception path for.
+    UnknownEthertype => "unknown_ethertype",
+    /// Addressed to another host, with nothing here to forward it.
+    NotForUs => "not_for_us",
+    /// A header field is invalid (IHL, version, lengths).
+    Malformed => "malformed",
+    /// A checksum that was verified and found wrong.
+    BadChecksum => "bad_checksum",
+    /// ARP that is not an Ethernet/IPv4 request or reply, or asks for nobody of ours.
+    ArpIgnored => "arp_ignored",
+    /// ICMP addressed to the appliance that it does not answer.
+    IcmpIgnored => "icmp_ignored",
+    /// Frame arrived on a port the snapshot does not know.
+    UnknownPort => "unknown_port",
+    /// The frame needed room in its buffer that was not there.
+    NoRoom => "no_room",
+}
+
+/// Per-worker drop counters, one slot per [`DropReason`]. Single writer (the
+/// worker); the control core reads copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DropCounters(pub [u64; DropReason::COUNT]);
+
+impl Default for DropCounters {
+    fn default() -> Self {
+        DropCounters([0; DropReason::COUNT])
+    }
+}
+
+impl DropCounters {
+    /// Counts one drop.
+    pub fn count(&mut self, reason: DropReason) {
+        self.0[reason.index()] += 1;
+    }
+
+    /// The count for `reason`.
+    pub fn get(&self, reason: DropReason) -> u64 {
+        self.0[reason.index()]
+    }
+
+    /// Sum over every reason.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_index_their_counters() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+            assert!(!r.name().is_empty());
+        }
+        let mut c = DropCounters::default();
+        c.count(DropReason::Malformed);
+        c.count(DropReason::Malformed);
+        assert_eq!(c.get(DropReason::Malformed), 2);
+        assert_eq!(c.total(), 2);
+    }
+}
