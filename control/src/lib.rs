@@ -2,4 +2,5 @@
 //! grows) the admin protocol, snapshot publishing, health checks and stats.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod config;

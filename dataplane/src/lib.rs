@@ -9,10 +9,14 @@
 #![forbid(unsafe_code)]
 
 pub mod addr;
+pub mod conn;
 pub mod frame;
+pub mod sched;
 pub mod snapshot;
+pub mod stack;
 pub mod time;
 pub mod verdict;
+pub mod wire;
 pub mod worker;
 
 pub use frame::Frame;

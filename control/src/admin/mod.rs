@@ -1,0 +1,1 @@
+//! The admin protocol and the model of what rvsadm lists.

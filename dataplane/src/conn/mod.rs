@@ -1,0 +1,1 @@
+//! Per-worker connection tables, the IPVS conn state machine and expiry.

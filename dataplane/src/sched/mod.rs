@@ -1,0 +1,1 @@
+//! The IPVS scheduler set, one module per scheduler.

@@ -1,0 +1,1 @@
+//! Zero-copy views over protocol headers, one module per header.
