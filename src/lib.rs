@@ -1,1 +1,7 @@
+//! rvsd, the rvs appliance: EAL, mempools, ports, pinned workers and the
+//! wiring between the DPDK shell and the sans-IO dataplane.
+//!
+//! `dpdk` is the only module with unsafe code outside `dpdk-sys`.
 
+pub mod dpdk;
+pub mod worker;

@@ -1,1 +1,197 @@
-fn main() {}
+//! `rvsd --config FILE.ron`: the rvs appliance daemon.
+//!
+//! Starts EAL, creates the mbuf pool, brings up every configured port with one
+//! queue pair per worker, launches one pinned poll-mode worker per configured
+//! lcore and waits for SIGINT/SIGTERM. On a signal it stops the workers, stops
+//! and closes the ports, cleans EAL up and exits 0. Every failure is one
+//! `rvsd: ...` line on stderr and a non-zero exit.
+
+use anyhow::{bail, Context, Result};
+use control::config::Config;
+use dataplane::snapshot::{Interface, Snapshot};
+use rvs::dpdk::{self, Eal, Mempool, Port, TscClock};
+use rvs::worker::{self, WorkerSetup};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const USAGE: &str = "\
+usage: rvsd --config FILE.ron [--check]
+       rvsd --version
+
+  --config FILE   the appliance configuration (RON)
+  --check         parse and validate the configuration, then exit
+  --version       print the rvsd and DPDK versions";
+
+/// Data room per mbuf: DPDK's default (2048 bytes + headroom).
+const DATA_ROOM: u16 = 2048 + 128;
+
+struct Args {
+    config: PathBuf,
+    check: bool,
+}
+
+fn parse_args() -> Result<Option<Args>> {
+    let mut config = None;
+    let mut check = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--config" | "-c" => {
+                config = Some(PathBuf::from(args.next().context("--config needs a file name")?));
+            }
+            s if s.starts_with("--config=") => config = Some(PathBuf::from(&s["--config=".len()..])),
+            "--check" => check = true,
+            "--version" | "-V" => {
+                println!(
+                    "rvsd {} ({}, {} build) against DPDK {}",
+                    env!("CARGO_PKG_VERSION"),
+                    env!("RVS_GIT_COMMIT"),
+                    env!("RVS_BUILD_PROFILE"),
+                    dpdk_sys::DPDK_VERSION
+                );
+                return Ok(None);
+            }
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return Ok(None);
+            }
+            other => bail!("unknown argument `{other}`\n{USAGE}"),
+        }
+    }
+    let config = config.with_context(|| format!("--config FILE is required\n{USAGE}"))?;
+    Ok(Some(Args { config, check }))
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RVS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run() {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("rvsd: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let Some(args) = parse_args()? else { return Ok(()) };
+    let config = Config::load(&args.config)?;
+    if args.check {
+        println!("{}: configuration is valid", args.config.display());
+        return Ok(());
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install signal handlers")?;
+    }
+
+    let mut eal_args = vec!["--lcores".to_owned(), config.eal_lcore_list()];
+    eal_args.push("--main-lcore".into());
+    eal_args.push(config.workers.main_lcore.to_string());
+    eal_args.extend(config.eal.iter().cloned());
+    tracing::info!(args = ?eal_args, "starting EAL");
+    // Declaration order is teardown order in reverse: ports drop before the
+    // pool, and the pool before EAL.
+    let eal = Eal::init(&eal_args)?;
+    tracing::info!(version = %Eal::version(), "EAL started");
+    let pool = Mempool::new("rvs_mbufs", config.mempool.mbufs, config.mempool.cache, DATA_ROOM)?;
+
+    let nworkers = u16::try_from(config.workers.lcores.len()).context("too many workers")?;
+    let mut ports = Vec::with_capacity(config.interfaces.len());
+    let mut interfaces = Vec::with_capacity(config.interfaces.len());
+    for ic in &config.interfaces {
+        let ctx = || format!("interface {}", ic.name);
+        let mut port = if ic.is_vdev() {
+            Port::create_vdev(ic.device_name(), ic.device_args())
+        } else {
+            Port::find(ic.device_name())
+        }
+        .with_context(ctx)?;
+        port.configure(nworkers, ic.rx_descriptors, ic.tx_descriptors, &pool).with_context(ctx)?;
+        if !port.set_mtu(ic.mtu) {
+            tracing::debug!(interface = %ic.name, mtu = ic.mtu, "driver keeps its own MTU");
+        }
+        port.start().with_context(ctx)?;
+        let mac = match ic.mac_override().map_err(anyhow::Error::msg).with_context(ctx)? {
+            Some(mac) => mac,
+            None => port.mac().with_context(ctx)?,
+        };
+        let addrs = ic.cidrs().map_err(anyhow::Error::msg).with_context(ctx)?;
+        let link = port.link();
+        tracing::info!(
+            interface = %ic.name, port = port.id(), device = %ic.device, %mac,
+            link_up = link.up, speed_mbps = link.speed_mbps,
+            addresses = ?ic.addresses, "port up"
+        );
+        interfaces.push(Interface { port: port.id(), name: ic.name.clone(), mac, mtu: ic.mtu, addrs });
+        ports.push(port);
+    }
+    let snapshot = Arc::new(Snapshot { generation: 1, interfaces });
+
+    let clock = TscClock::new(&eal);
+    let reports = Mutex::new(Vec::new());
+    let ((), statuses) = dpdk::scope(|s| {
+        for (i, &lcore) in config.workers.lcores.iter().enumerate() {
+            let id = u16::try_from(i).unwrap_or(u16::MAX);
+            let queues = ports.iter().filter_map(|p| p.queue(id)).collect();
+            let setup = WorkerSetup {
+                id,
+                lcore,
+                queues,
+                snapshot: Arc::clone(&snapshot),
+                burst: config.workers.burst,
+                idle_sleep: Duration::from_micros(u64::from(config.workers.idle_sleep_us)),
+                clock,
+            };
+            let (stop, reports) = (&*stop, &reports);
+            let launched = s.launch(lcore, move || {
+                let report = worker::run(setup, stop);
+                if let Ok(mut r) = reports.lock() {
+                    r.push(report);
+                }
+                0
+            });
+            if let Err(e) = launched {
+                tracing::error!("{e}");
+                stop.store(true, Ordering::SeqCst);
+                return;
+            }
+        }
+        tracing::info!(workers = config.workers.lcores.len(), "rvsd running");
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        tracing::info!("stopping");
+    });
+    for (lcore, status) in statuses {
+        if status != 0 {
+            tracing::error!(lcore, status, "worker ended abnormally");
+        }
+    }
+    for r in reports.into_inner().unwrap_or_default() {
+        tracing::info!(
+            worker = r.id, rx = r.shell.rx, tx = r.shell.tx, drops = r.dataplane.drops.total(),
+            "worker totals"
+        );
+    }
+    for p in &ports {
+        let st = p.stats();
+        tracing::info!(port = p.id(), ipackets = st.ipackets, opackets = st.opackets, imissed = st.imissed, "port totals");
+    }
+    drop(ports);
+    drop(pool);
+    drop(eal);
+    tracing::info!("rvsd stopped");
+    Ok(())
+}

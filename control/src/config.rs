@@ -1,1 +1,401 @@
-//! placeholder
+//! The appliance configuration, read from a RON file (`rvsd --config FILE`).
+//!
+//! Unknown keys are errors, and every error names the file and, for syntax
+//! and schema errors, the line and column. [`Config::load`] parses and then
+//! validates, so a `Config` in hand is always usable.
+
+use dataplane::addr::{Ipv4Cidr, MacAddr};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Default admin socket path.
+pub const DEFAULT_ADMIN_SOCKET: &str = "/run/rvs/rvsd.sock";
+
+/// The whole configuration of one `rvsd`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Extra EAL arguments (`--no-huge`, `-m 256`, `--file-prefix x`, ...).
+    /// rvsd adds the lcore list itself from `workers`.
+    #[serde(default)]
+    pub eal: Vec<String>,
+    /// The DPDK ports the appliance drives.
+    pub interfaces: Vec<InterfaceConfig>,
+    /// Lcores: the control core and the workers.
+    #[serde(default)]
+    pub workers: WorkersConfig,
+    /// Packet buffer pool.
+    #[serde(default)]
+    pub mempool: MempoolConfig,
+    /// Path of the admin Unix socket.
+    #[serde(default = "default_admin_socket")]
+    pub admin_socket: PathBuf,
+}
+
+fn default_admin_socket() -> PathBuf {
+    PathBuf::from(DEFAULT_ADMIN_SOCKET)
+}
+
+/// One DPDK port.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceConfig {
+    /// Operator's name for the port (`lb0`).
+    pub name: String,
+    /// DPDK device: a virtual device with its arguments
+    /// (`net_af_packet0,iface=veth0`, `net_ring0`, `net_tap0,iface=rvs0`) or
+    /// the name of a probed device (a PCI address like `0000:03:00.0`).
+    pub device: String,
+    /// The director's addresses on this link, `a.b.c.d/len`.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// IP MTU of the link.
+    #[serde(default = "default_mtu")]
+    pub mtu: u16,
+    /// Receive descriptors per queue.
+    #[serde(default = "default_descriptors")]
+    pub rx_descriptors: u16,
+    /// Transmit descriptors per queue.
+    #[serde(default = "default_descriptors")]
+    pub tx_descriptors: u16,
+    /// Overrides the MAC address the device reports.
+    #[serde(default)]
+    pub mac: Option<String>,
+}
+
+fn default_mtu() -> u16 {
+    1500
+}
+
+fn default_descriptors() -> u16 {
+    1024
+}
+
+/// Which lcores run what.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// The control core's lcore (EAL main lcore).
+    #[serde(default)]
+    pub main_lcore: u32,
+    /// One pinned poll-mode worker per lcore listed here.
+    #[serde(default = "default_worker_lcores")]
+    pub lcores: Vec<u32>,
+    /// The CPU each worker lcore is pinned to, in `lcores` order; by default
+    /// lcore N runs on CPU N. Lets tests run more workers than CPUs.
+    #[serde(default)]
+    pub cpus: Option<Vec<u32>>,
+    /// The CPU of the control core; by default `main_lcore`.
+    #[serde(default)]
+    pub main_cpu: Option<u32>,
+    /// Packets per rx burst.
+    #[serde(default = "default_burst")]
+    pub burst: u16,
+    /// Microseconds a worker sleeps after an empty poll round; 0 (the
+    /// default) is pure poll mode. Only for shared test machines.
+    #[serde(default)]
+    pub idle_sleep_us: u32,
+}
+
+fn default_worker_lcores() -> Vec<u32> {
+    vec![1]
+}
+
+fn default_burst() -> u16 {
+    32
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        WorkersConfig {
+            main_lcore: 0,
+            lcores: default_worker_lcores(),
+            cpus: None,
+            main_cpu: None,
+            burst: default_burst(),
+            idle_sleep_us: 0,
+        }
+    }
+}
+
+/// The mbuf pool.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MempoolConfig {
+    /// Number of mbufs (2^n - 1 is the most efficient size).
+    #[serde(default = "default_mbufs")]
+    pub mbufs: u32,
+    /// Per-lcore cache size.
+    #[serde(default = "default_cache")]
+    pub cache: u32,
+}
+
+fn default_mbufs() -> u32 {
+    8191
+}
+
+fn default_cache() -> u32 {
+    256
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig { mbufs: default_mbufs(), cache: default_cache() }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// RON syntax error or a key/value that does not fit the schema.
+    #[error("{path}:{line}:{col}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        col: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file parses but says something impossible.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// EAL options that rvsd derives from `workers`; setting them in `eal` too
+/// would leave two sources of truth.
+const EAL_LCORE_OPTIONS: &[&str] = &["-l", "-c", "--lcores", "--main-lcore", "--master-lcore"];
+
+impl Config {
+    /// Reads, parses and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates `text`; `path` only labels errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        // implicit_some: operators write `cpus: [1, 1]`, not `cpus: Some([1, 1])`.
+        let options = ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+        let config: Config = options.from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            line: e.position.line,
+            col: e.position.col,
+            message: e.code.to_string(),
+        })?;
+        config
+            .validate()
+            .map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.interfaces.is_empty() {
+            return Err("no interfaces: add at least one to `interfaces`".into());
+        }
+        let mut names = HashSet::new();
+        let mut devices = HashSet::new();
+        for iface in &self.interfaces {
+            if iface.name.is_empty() {
+                return Err("an interface has an empty `name`".into());
+            }
+            if !names.insert(iface.name.as_str()) {
+                return Err(format!("interface name `{}` is used twice", iface.name));
+            }
+            let dev = iface.device_name();
+            if dev.is_empty() {
+                return Err(format!("interface `{}`: `device` is empty", iface.name));
+            }
+            if !devices.insert(dev) {
+                return Err(format!("interface `{}`: device `{dev}` is used twice", iface.name));
+            }
+            iface.cidrs().map_err(|e| format!("interface `{}`: {e}", iface.name))?;
+            iface.mac_override().map_err(|e| format!("interface `{}`: {e}", iface.name))?;
+            if !(68..=9600).contains(&iface.mtu) {
+                return Err(format!(
+                    "interface `{}`: mtu {} is out of range (68 to 9600)",
+                    iface.name, iface.mtu
+                ));
+            }
+            if iface.rx_descriptors == 0 || iface.tx_descriptors == 0 {
+                return Err(format!("interface `{}`: descriptor counts must be positive", iface.name));
+            }
+        }
+        let w = &self.workers;
+        if w.lcores.is_empty() {
+            return Err("workers.lcores is empty: give at least one worker lcore".into());
+        }
+        let mut seen = HashSet::new();
+        for l in &w.lcores {
+            if *l == w.main_lcore {
+                return Err(format!(
+                    "workers.lcores lists lcore {l}, which is the control core (workers.main_lcore)"
+                ));
+            }
+            if !seen.insert(*l) {
+                return Err(format!("workers.lcores lists lcore {l} twice"));
+            }
+        }
+        if let Some(cpus) = &w.cpus {
+            if cpus.len() != w.lcores.len() {
+                return Err(format!(
+                    "workers.cpus has {} entries, workers.lcores has {}: give one CPU per worker",
+                    cpus.len(),
+                    w.lcores.len()
+                ));
+            }
+        }
+        if w.burst == 0 || w.burst > 512 {
+            return Err(format!("workers.burst {} is out of range (1 to 512)", w.burst));
+        }
+        if let Some(opt) = self.eal.iter().find(|a| {
+            EAL_LCORE_OPTIONS
+                .iter()
+                .any(|o| a.as_str() == *o || a.starts_with(&format!("{o}=")))
+        }) {
+            return Err(format!(
+                "eal: `{opt}` is set from `workers` by rvsd; remove it from `eal`"
+            ));
+        }
+        if self.mempool.mbufs < 64 {
+            return Err(format!("mempool.mbufs {} is too small (at least 64)", self.mempool.mbufs));
+        }
+        Ok(())
+    }
+
+    /// The lcore map for EAL's `--lcores`: `lcore@cpu` for the control core
+    /// first, then the workers.
+    pub fn eal_lcore_list(&self) -> String {
+        let w = &self.workers;
+        let main = (w.main_lcore, w.main_cpu.unwrap_or(w.main_lcore));
+        let cpus = w.cpus.clone().unwrap_or_else(|| w.lcores.clone());
+        std::iter::once(main)
+            .chain(w.lcores.iter().copied().zip(cpus))
+            .map(|(l, c)| format!("{l}@{c}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl InterfaceConfig {
+    /// The device name: `device` up to its first comma.
+    pub fn device_name(&self) -> &str {
+        self.device.split(',').next().unwrap_or("").trim()
+    }
+
+    /// The device arguments: what follows the first comma of `device`.
+    pub fn device_args(&self) -> &str {
+        self.device.split_once(',').map_or("", |(_, a)| a.trim())
+    }
+
+    /// True if `device` names a virtual device that rvsd creates itself.
+    pub fn is_vdev(&self) -> bool {
+        self.device_name().starts_with("net_")
+    }
+
+    /// The parsed addresses.
+    pub fn cidrs(&self) -> Result<Vec<Ipv4Cidr>, String> {
+        self.addresses
+            .iter()
+            .map(|a| a.parse::<Ipv4Cidr>().map_err(|e| format!("address `{a}`: {e}")))
+            .collect()
+    }
+
+    /// The MAC override, if any.
+    pub fn mac_override(&self) -> Result<Option<MacAddr>, String> {
+        self.mac
+            .as_deref()
+            .map(|m| m.parse::<MacAddr>().map_err(|e| format!("mac `{m}`: {e}")))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+(
+    eal: ["--no-huge", "-m", "256", "--no-pci", "--file-prefix", "rvs-test"],
+    interfaces: [
+        (name: "lb0", device: "net_af_packet0,iface=veth0", addresses: ["198.18.0.1/24"]),
+    ],
+    workers: (main_lcore: 0, lcores: [1]),
+    admin_socket: "/tmp/rvs.sock",
+)
+"#;
+
+    fn parse(s: &str) -> Result<Config, ConfigError> {
+        Config::parse(s, Path::new("test.ron"))
+    }
+
+    #[test]
+    fn parses_a_good_config() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.interfaces[0].device_name(), "net_af_packet0");
+        assert_eq!(c.interfaces[0].device_args(), "iface=veth0");
+        assert!(c.interfaces[0].is_vdev());
+        assert_eq!(c.interfaces[0].mtu, 1500);
+        assert_eq!(c.eal_lcore_list(), "0@0,1@1");
+        let two = parse(&GOOD.replace("lcores: [1]", "lcores: [1, 2], cpus: [1, 1]")).unwrap();
+        assert_eq!(two.eal_lcore_list(), "0@0,1@1,2@1");
+        let main_cpu = parse(&GOOD.replace("main_lcore: 0,", "main_lcore: 0, main_cpu: 1,")).unwrap();
+        assert_eq!(main_cpu.workers.main_cpu, Some(1));
+        assert_eq!(c.admin_socket, PathBuf::from("/tmp/rvs.sock"));
+        assert_eq!(c.mempool.mbufs, 8191);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let bad = GOOD.replace("admin_socket:", "admin_sokcet:");
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(e.starts_with("test.ron:8:"), "{e}");
+        assert!(e.contains("admin_sokcet"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_names_line_and_column() {
+        let bad = GOOD.replace("\"lb0\", device", "\"lb0\" device");
+        let e = parse(&bad).unwrap_err();
+        assert!(matches!(e, ConfigError::Parse { line: 5, .. }), "{e}");
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        for (from, to, want) in [
+            ("198.18.0.1/24", "198.18.0.1/40", "prefix length"),
+            ("lcores: [1]", "lcores: [0]", "control core"),
+            ("lcores: [1]", "lcores: []", "at least one worker"),
+            ("lcores: [1]", "lcores: [1, 2], cpus: [1]", "one CPU per worker"),
+            ("\"--no-pci\"", "\"-l\", \"0-1\"", "set from `workers`"),
+            ("net_af_packet0,iface=veth0", "", "`device` is empty"),
+        ] {
+            let e = parse(&GOOD.replace(from, to)).unwrap_err();
+            assert!(matches!(e, ConfigError::Invalid { .. }), "{e}");
+            assert!(e.to_string().contains(want), "{e} should say {want}");
+        }
+    }
+
+    #[test]
+    fn missing_file_is_an_io_error() {
+        let e = Config::load(Path::new("/nonexistent/rvs.ron")).unwrap_err();
+        assert!(e.to_string().starts_with("cannot read config /nonexistent/rvs.ron"), "{e}");
+    }
+}

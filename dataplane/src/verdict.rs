@@ -76,6 +76,9 @@ drop_reasons! {
     UnknownPort => "unknown_port",
     /// The frame needed room in its buffer that was not there.
     NoRoom => "no_room",
+    /// An IPv4 fragment addressed to the appliance itself; the local stack
+    /// does not reassemble (ICMP echo requests larger than the MTU go unanswered).
+    Fragment => "fragment",
 }
 
 /// Per-worker drop counters, one slot per [`DropReason`]. Single writer (the

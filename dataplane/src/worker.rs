@@ -2,9 +2,13 @@
 //! counters and is touched by exactly one thread.
 
 use crate::frame::Frame;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Interface, Snapshot};
+use crate::stack;
 use crate::time::Time;
 use crate::verdict::{DropCounters, DropReason, PortId, Verdict};
+use crate::wire::ethernet::{EtherType, EthernetFrame};
+use crate::wire::ip::IpProtocol;
+use crate::wire::ipv4::Ipv4Packet;
 use std::sync::Arc;
 
 /// Per-worker counters (single writer).
@@ -29,7 +33,11 @@ pub struct Worker {
 impl Worker {
     /// Worker number `id` running `snapshot`.
     pub fn new(id: u16, snapshot: Arc<Snapshot>) -> Self {
-        Worker { id, snapshot, stats: WorkerStats::default() }
+        Worker {
+            id,
+            snapshot,
+            stats: WorkerStats::default(),
+        }
     }
 
     /// This worker's index.
@@ -55,11 +63,14 @@ impl Worker {
     /// Processes one frame received on `rx_port` at `now`, rewriting it in
     /// place, and says what to do with it.
     pub fn process(&mut self, now: Time, rx_port: PortId, frame: &mut Frame<'_>) -> Verdict {
-        let _ = (now, frame);
+        let _ = now;
         self.stats.rx_frames += 1;
         let verdict = match self.snapshot.interface(rx_port) {
             None => Verdict::Drop(DropReason::UnknownPort),
-            Some(_) => Verdict::Drop(DropReason::NotForUs),
+            Some(iface) => match ethernet_input(iface, frame) {
+                Ok(()) => Verdict::Transmit { port: rx_port },
+                Err(reason) => Verdict::Drop(reason),
+            },
         };
         match verdict {
             Verdict::Transmit { .. } => self.stats.tx_frames += 1,
@@ -67,5 +78,244 @@ impl Worker {
             _ => {}
         }
         verdict
+    }
+}
+
+/// Dispatches on the ethertype. `Ok(())`: the frame holds an answer for the
+/// port it came in on.
+fn ethernet_input(iface: &Interface, frame: &mut Frame<'_>) -> Result<(), DropReason> {
+    let eth = EthernetFrame::new_checked(frame.data())?;
+    let dst = eth.dst_addr();
+    // Unicast to another station (a promiscuous port, a flooding switch):
+    // not ours, as Linux's PACKET_OTHERHOST.
+    if !dst.is_multicast() && dst != iface.mac {
+        return Err(DropReason::NotForUs);
+    }
+    let l2_len = eth.header_len();
+    match eth.ethertype() {
+        EtherType::ARP => stack::arp::input(iface, l2_len, frame),
+        EtherType::IPV4 => ipv4_input(iface, l2_len, frame),
+        _ => Err(DropReason::UnknownEthertype),
+    }
+}
+
+/// Validates an IPv4 header (lengths, version, header checksum), trims link
+/// padding, and delivers what is addressed to the appliance.
+fn ipv4_input(iface: &Interface, l2_len: usize, frame: &mut Frame<'_>) -> Result<(), DropReason> {
+    let ip_bytes = frame.data().get(l2_len..).ok_or(DropReason::Truncated)?;
+    let ip = Ipv4Packet::new_checked(ip_bytes)?;
+    if !ip.verify_checksum() {
+        return Err(DropReason::BadChecksum);
+    }
+    let (dst, protocol) = (ip.dst_addr(), ip.protocol());
+    // Bytes past the total length are Ethernet padding (short packets are
+    // padded to the 60-byte minimum frame): cut them so that nothing
+    // downstream mistakes them for payload.
+    let end = l2_len + usize::from(ip.total_len());
+    if end < frame.len() {
+        frame.set_len(end).map_err(|_| DropReason::Truncated)?;
+    }
+    if iface.owns(dst) && protocol == IpProtocol::ICMP {
+        return stack::icmp::input(iface, l2_len, frame);
+    }
+    Err(DropReason::NotForUs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::{Ipv4Cidr, MacAddr};
+    use crate::frame::FrameBuf;
+    use crate::wire::hex;
+    use proptest::prelude::*;
+    use std::net::Ipv4Addr;
+
+    const OUR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
+
+    fn worker() -> Worker {
+        let snapshot = Snapshot {
+            generation: 1,
+            interfaces: vec![Interface {
+                port: 3,
+                name: "lb0".into(),
+                mac: OUR_MAC,
+                mtu: 1500,
+                addrs: vec![
+                    Ipv4Cidr::new(Ipv4Addr::new(10, 0, 0, 2), 24).unwrap(),
+                    Ipv4Cidr::new(Ipv4Addr::new(192, 0, 2, 10), 32).unwrap(),
+                ],
+            }],
+        };
+        Worker::new(0, Arc::new(snapshot))
+    }
+
+    fn process(w: &mut Worker, port: PortId, bytes: &[u8]) -> (Verdict, Vec<u8>) {
+        let mut fb = FrameBuf::with_default_room(bytes);
+        let v = fb.with_frame(|f| w.process(Time::ZERO, port, f));
+        (v, fb.data().to_vec())
+    }
+
+    const ARP_REQ: &str = "ffffffffffff 525400123456 0806
+        0001 0800 06 04 0001 525400123456 0a000001 000000000000 0a000002";
+
+    const PING: &str = "020000000002 525400123456 0800
+        4500 0054 4a3b 4000 4001 dc6b 0a000001 0a000002
+        0800 c4f2 1c46 0001 a1b2c3d400000000 e86b0a0000000000
+        101112131415161718191a1b1c1d1e1f 202122232425262728292a2b2c2d2e2f 3031323334353637";
+
+    #[test]
+    fn answers_arp() {
+        let mut w = worker();
+        let (v, out) = process(&mut w, 3, &hex(ARP_REQ));
+        assert_eq!(v, Verdict::Transmit { port: 3 });
+        assert_eq!(
+            out,
+            hex("525400123456 020000000002 0806
+                 0001 0800 06 04 0002 020000000002 0a000002 525400123456 0a000001")
+        );
+        assert_eq!(w.stats().tx_frames, 1);
+    }
+
+    #[test]
+    fn answers_tagged_arp_on_its_vlan() {
+        let mut w = worker();
+        let req = hex("ffffffffffff 525400123456 8100 0064 0806
+            0001 0800 06 04 0001 525400123456 0a000001 000000000000 c000020a");
+        let (v, out) = process(&mut w, 3, &req);
+        assert_eq!(v, Verdict::Transmit { port: 3 });
+        assert_eq!(
+            out,
+            hex("525400123456 020000000002 8100 0064 0806
+                 0001 0800 06 04 0002 020000000002 c000020a 525400123456 0a000001")
+        );
+    }
+
+    #[test]
+    fn arp_for_a_foreign_ip_is_dropped() {
+        let mut w = worker();
+        let mut req = hex(ARP_REQ);
+        req[41] = 7;
+        let (v, _) = process(&mut w, 3, &req);
+        assert_eq!(v, Verdict::Drop(DropReason::ArpIgnored));
+        assert_eq!(w.stats().drops.get(DropReason::ArpIgnored), 1);
+    }
+
+    #[test]
+    fn answers_ping_with_padding_and_tag() {
+        let mut w = worker();
+        // Untagged, then the same on VLAN 100 with 10 bytes of padding.
+        let (v, out) = process(&mut w, 3, &hex(PING));
+        assert_eq!(v, Verdict::Transmit { port: 3 });
+        check_reply(&out);
+
+        let mut tagged = hex(PING);
+        tagged.splice(12..12, [0x81, 0x00, 0x00, 0x64]);
+        tagged.extend_from_slice(&[0; 10]);
+        let (v, out) = process(&mut w, 3, &tagged);
+        assert_eq!(v, Verdict::Transmit { port: 3 });
+        assert_eq!(out.len(), tagged.len() - 10);
+        assert_eq!(&out[12..16], &[0x81, 0x00, 0x00, 0x64]);
+        check_reply(&out);
+    }
+
+    fn check_reply(out: &[u8]) {
+        let p = etherparse::SlicedPacket::from_ethernet(out).unwrap();
+        let Some(etherparse::LinkSlice::Ethernet2(eth)) = p.link else {
+            panic!("no ethernet")
+        };
+        assert_eq!(eth.source(), OUR_MAC.0);
+        assert_eq!(eth.destination(), [0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
+        let Some(etherparse::NetSlice::Ipv4(v4)) = p.net else {
+            panic!("not ipv4")
+        };
+        let h = v4.header();
+        assert_eq!(h.to_header().calc_header_checksum(), h.header_checksum());
+        assert_eq!(h.source(), [10, 0, 0, 2]);
+        assert_eq!(h.destination(), [10, 0, 0, 1]);
+        assert_eq!(h.ttl(), 64);
+        let Some(etherparse::TransportSlice::Icmpv4(icmp)) = p.transport else {
+            panic!()
+        };
+        assert_eq!(
+            icmp.icmp_type().calc_checksum(icmp.payload()),
+            icmp.checksum()
+        );
+        assert!(matches!(
+            icmp.icmp_type(),
+            etherparse::Icmpv4Type::EchoReply(_)
+        ));
+    }
+
+    #[test]
+    fn drops_are_counted_by_reason() {
+        let mut w = worker();
+        assert_eq!(
+            process(&mut w, 9, &hex(PING)).0,
+            Verdict::Drop(DropReason::UnknownPort)
+        );
+        assert_eq!(
+            process(&mut w, 3, &[]).0,
+            Verdict::Drop(DropReason::Truncated)
+        );
+        assert_eq!(
+            process(&mut w, 3, &hex(PING)[..13]).0,
+            Verdict::Drop(DropReason::Truncated)
+        );
+        let mut v6 = hex(PING);
+        v6[12..14].copy_from_slice(&[0x86, 0xdd]);
+        assert_eq!(
+            process(&mut w, 3, &v6).0,
+            Verdict::Drop(DropReason::UnknownEthertype)
+        );
+        let mut bad = hex(PING);
+        bad[24] ^= 1; // header checksum
+        assert_eq!(
+            process(&mut w, 3, &bad).0,
+            Verdict::Drop(DropReason::BadChecksum)
+        );
+        let mut other_host = hex(PING);
+        other_host[5] = 9; // unicast to another MAC
+        assert_eq!(
+            process(&mut w, 3, &other_host).0,
+            Verdict::Drop(DropReason::NotForUs)
+        );
+        let mut short_ip = hex(PING);
+        short_ip.truncate(40);
+        assert_eq!(
+            process(&mut w, 3, &short_ip).0,
+            Verdict::Drop(DropReason::Truncated)
+        );
+        assert_eq!(w.stats().rx_frames, 7);
+        assert_eq!(w.stats().drops.total(), 7);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut w = worker();
+            let _ = process(&mut w, 3, &bytes);
+        }
+
+        #[test]
+        fn mutated_requests_never_panic(
+            which in 0usize..2,
+            flips in proptest::collection::vec((0usize..200, any::<u8>()), 1..8),
+            cut in 0usize..200,
+        ) {
+            // Start from valid frames so that mutations reach deep parsers.
+            let mut bytes = hex(if which == 0 { ARP_REQ } else { PING });
+            for (at, v) in flips {
+                if let Some(b) = bytes.get_mut(at % 98) {
+                    *b = v;
+                }
+            }
+            bytes.truncate(cut.max(1));
+            let mut w = worker();
+            let (v, out) = process(&mut w, 3, &bytes);
+            if v == (Verdict::Transmit { port: 3 }) {
+                prop_assert!(out.len() >= 14);
+                prop_assert_eq!(&out[6..12], &OUR_MAC.0[..]);
+            }
+        }
     }
 }

@@ -1,0 +1,244 @@
+//! Owned mbufs and bursts of them. Whatever is not handed to a NIC is freed
+//! on drop, so no path can leak a buffer.
+
+use dataplane::frame::{Frame, FrameError};
+use std::ptr::NonNull;
+
+/// Packets per rx/tx burst, at most.
+pub const MAX_BURST: usize = 64;
+
+/// One owned mbuf (refcount 1, ours alone). Freed on drop.
+#[derive(Debug)]
+pub struct Mbuf {
+    ptr: NonNull<dpdk_sys::rte_mbuf>,
+}
+
+// SAFETY: an Mbuf is the only handle to its buffer; moving it to another
+// lcore moves ownership, and mbuf free is safe from any lcore.
+unsafe impl Send for Mbuf {}
+
+impl Mbuf {
+    /// Takes ownership of a raw mbuf.
+    ///
+    /// # Safety
+    /// `ptr` must be a valid mbuf that no one else will use or free.
+    pub unsafe fn from_raw(ptr: NonNull<dpdk_sys::rte_mbuf>) -> Self {
+        Mbuf { ptr }
+    }
+
+    /// Gives up ownership (for tx bursts).
+    pub fn into_raw(self) -> *mut dpdk_sys::rte_mbuf {
+        let p = self.ptr.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+
+    fn raw(&self) -> *const dpdk_sys::rte_mbuf {
+        self.ptr.as_ptr()
+    }
+
+    /// Bytes of data in the first segment.
+    pub fn len(&self) -> usize {
+        // SAFETY: the mbuf is valid while self lives.
+        usize::from(unsafe { dpdk_sys::rvs_mbuf_data_len(self.raw()) })
+    }
+
+    /// True if the first segment is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of segments in the chain.
+    pub fn segments(&self) -> u16 {
+        // SAFETY: the mbuf is valid while self lives.
+        unsafe { dpdk_sys::rvs_mbuf_nb_segs(self.raw()) }
+    }
+
+    /// Bytes free in front of the data.
+    pub fn headroom(&self) -> usize {
+        // SAFETY: the mbuf is valid while self lives.
+        usize::from(unsafe { dpdk_sys::rte_pktmbuf_headroom(self.raw()) })
+    }
+
+    /// The whole data room of the first segment, and the data window in it.
+    fn room(&mut self) -> (&mut [u8], usize, usize) {
+        // SAFETY: buf_addr points to buf_len bytes owned by this mbuf (the
+        // data room); we hold the only handle, and &mut self keeps the slice
+        // unique for its lifetime.
+        unsafe {
+            let m = self.ptr.as_ptr();
+            let base = dpdk_sys::rvs_mbuf_buf_addr(m).cast::<u8>();
+            let cap = usize::from(dpdk_sys::rvs_mbuf_buf_len(m));
+            let off = usize::from(dpdk_sys::rvs_mbuf_data_off(m));
+            let len = usize::from(dpdk_sys::rvs_mbuf_data_len(m));
+            (std::slice::from_raw_parts_mut(base, cap), off, len)
+        }
+    }
+
+    /// The packet bytes (first segment).
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: data_off + data_len lie inside the data room by DPDK's
+        // invariants; the slice lives no longer than &self.
+        unsafe {
+            let m = self.raw();
+            let base = dpdk_sys::rvs_mbuf_buf_addr(m).cast::<u8>().cast_const();
+            let off = usize::from(dpdk_sys::rvs_mbuf_data_off(m));
+            let len = usize::from(dpdk_sys::rvs_mbuf_data_len(m));
+            std::slice::from_raw_parts(base.add(off), len)
+        }
+    }
+
+    /// The packet bytes, writable.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let (room, off, len) = self.room();
+        &mut room[off..off + len]
+    }
+
+    /// Grows the data by `n` bytes at the end and returns them.
+    pub fn append(&mut self, n: u16) -> Option<&mut [u8]> {
+        // SAFETY: the mbuf is ours; rte_pktmbuf_append checks the tailroom and
+        // returns NULL when it is short.
+        let p = unsafe { dpdk_sys::rte_pktmbuf_append(self.ptr.as_ptr(), n) };
+        if p.is_null() {
+            return None;
+        }
+        let len = self.len();
+        Some(&mut self.data_mut()[len - usize::from(n)..])
+    }
+
+    /// Grows the data by `n` bytes at the front (into the headroom).
+    pub fn prepend(&mut self, n: u16) -> bool {
+        // SAFETY: the mbuf is ours; rte_pktmbuf_prepend checks the headroom.
+        !unsafe { dpdk_sys::rte_pktmbuf_prepend(self.ptr.as_ptr(), n) }.is_null()
+    }
+
+    /// Removes `n` bytes from the front.
+    pub fn adj(&mut self, n: u16) -> bool {
+        // SAFETY: the mbuf is ours; rte_pktmbuf_adj checks the length.
+        !unsafe { dpdk_sys::rte_pktmbuf_adj(self.ptr.as_ptr(), n) }.is_null()
+    }
+
+    /// Lends the dataplane a [`Frame`] over the data room and writes the
+    /// frame's new window back. Chained (multi-segment) mbufs are refused:
+    /// the dataplane works on one contiguous buffer.
+    pub fn with_frame<R>(&mut self, f: impl FnOnce(&mut Frame<'_>) -> R) -> Result<R, FrameError> {
+        if self.segments() != 1 {
+            return Err(FrameError::OutOfBounds);
+        }
+        let (room, off, len) = self.room();
+        let mut frame = Frame::new(room, off, len)?;
+        let r = f(&mut frame);
+        let (start, len) = (frame.start(), frame.len());
+        // The room is at most u16::MAX bytes (buf_len is a u16), and the frame
+        // never leaves it, so both fit.
+        let start = u16::try_from(start).map_err(|_| FrameError::OutOfBounds)?;
+        let len = u16::try_from(len).map_err(|_| FrameError::OutOfBounds)?;
+        // SAFETY: start + len lie within buf_len (Frame keeps its window
+        // inside the slice it was given, which is the data room); the mbuf has
+        // one segment, so pkt_len = data_len is right.
+        unsafe { dpdk_sys::rvs_mbuf_set_window(self.ptr.as_ptr(), start, len) };
+        Ok(r)
+    }
+}
+
+impl Drop for Mbuf {
+    fn drop(&mut self) {
+        // SAFETY: we own the mbuf alone; it is freed exactly once.
+        unsafe { dpdk_sys::rte_pktmbuf_free(self.ptr.as_ptr()) }
+    }
+}
+
+/// Up to [`MAX_BURST`] owned mbufs, for rx and tx. Frees what it still holds
+/// on drop.
+#[derive(Debug)]
+pub struct Burst {
+    mbufs: [*mut dpdk_sys::rte_mbuf; MAX_BURST],
+    len: usize,
+}
+
+// SAFETY: a Burst owns its mbufs exactly as Mbuf does.
+unsafe impl Send for Burst {}
+
+impl Default for Burst {
+    fn default() -> Self {
+        Burst { mbufs: [std::ptr::null_mut(); MAX_BURST], len: 0 }
+    }
+}
+
+impl Burst {
+    /// An empty burst.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of mbufs held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// True when no more fit.
+    pub fn is_full(&self) -> bool {
+        self.len == MAX_BURST
+    }
+
+    /// Adds an mbuf; gives it back when the burst is full.
+    pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
+        if self.is_full() {
+            return Err(m);
+        }
+        self.mbufs[self.len] = m.into_raw();
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Takes every mbuf out, in order.
+    pub fn drain(&mut self) -> impl Iterator<Item = Mbuf> + '_ {
+        let n = std::mem::replace(&mut self.len, 0);
+        self.mbufs[..n].iter().map(|&p| {
+            // SAFETY: slots below len hold owned, non-null mbufs; len was reset
+            // first, so each is handed out once and the burst forgets it.
+            unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) }
+        })
+    }
+
+    /// The free slots, for an rx burst to fill; call [`Burst::filled`] after.
+    pub(crate) fn spare(&mut self) -> (*mut *mut dpdk_sys::rte_mbuf, u16) {
+        let free = MAX_BURST - self.len;
+        // MAX_BURST fits in u16.
+        let free = u16::try_from(free).unwrap_or(u16::MAX);
+        // SAFETY: len <= MAX_BURST, so the offset stays within the array.
+        (unsafe { self.mbufs.as_mut_ptr().add(self.len) }, free)
+    }
+
+    /// Records that `n` spare slots were filled with owned mbufs.
+    pub(crate) fn filled(&mut self, n: usize) {
+        debug_assert!(self.len + n <= MAX_BURST);
+        self.len = (self.len + n).min(MAX_BURST);
+    }
+
+    /// The held mbufs, for a tx burst; call [`Burst::consumed`] after.
+    pub(crate) fn held(&mut self) -> (*mut *mut dpdk_sys::rte_mbuf, u16) {
+        (self.mbufs.as_mut_ptr(), u16::try_from(self.len).unwrap_or(u16::MAX))
+    }
+
+    /// Records that the first `sent` mbufs were taken by the NIC and frees
+    /// the rest: a short tx burst never leaks (STYLE.md, demikernel's bug).
+    pub(crate) fn consumed(&mut self, sent: usize) {
+        let n = std::mem::replace(&mut self.len, 0);
+        for &p in &self.mbufs[sent.min(n)..n] {
+            // SAFETY: these slots hold owned mbufs the NIC did not take.
+            unsafe { dpdk_sys::rte_pktmbuf_free(p) };
+        }
+    }
+}
+
+impl Drop for Burst {
+    fn drop(&mut self) {
+        self.consumed(0);
+    }
+}
