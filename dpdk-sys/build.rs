@@ -21,7 +21,11 @@ fn fail(what: &str) -> ! {
 }
 
 fn pkg_config(args: &[&str]) -> String {
-    let out = match Command::new("pkg-config").args(args).arg("libdpdk").output() {
+    let out = match Command::new("pkg-config")
+        .args(args)
+        .arg("libdpdk")
+        .output()
+    {
         Ok(out) => out,
         Err(_) => fail("pkg-config is not installed"),
     };
@@ -91,6 +95,9 @@ fn main() {
     // (drivers are dlopened as plugins); rvsd creates virtual devices itself
     // so that a bad device argument gets its own error, not an EAL failure.
     println!("cargo:rustc-link-lib=dylib=rte_bus_vdev");
+    // rte_eth_from_rings (ports over rings the application owns, for the
+    // in-process rate harness) lives in the ring PMD.
+    println!("cargo:rustc-link-lib=dylib=rte_net_ring");
 
     if !libclang_present() {
         fail("libclang not found (bindgen needs it to read the DPDK headers)");
@@ -129,6 +136,7 @@ fn main() {
         .allowlist_function("rte_mempool_in_use_count")
         .allowlist_function("rte_ring_create")
         .allowlist_function("rte_ring_free")
+        .allowlist_function("rte_eth_from_rings")
         .allowlist_function("rte_eth_dev_count_avail")
         .allowlist_function("rte_eth_dev_get_port_by_name")
         .allowlist_function("rte_eth_dev_get_name_by_port")

@@ -9,6 +9,7 @@
 use anyhow::{bail, Context, Result};
 use control::config::Config;
 use dataplane::snapshot::{Interface, Snapshot};
+use dataplane::stack::route::Route;
 use rvs::dpdk::{self, Eal, Mempool, Port, TscClock};
 use rvs::worker::{self, WorkerSetup};
 use std::path::PathBuf;
@@ -39,9 +40,13 @@ fn parse_args() -> Result<Option<Args>> {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--config" | "-c" => {
-                config = Some(PathBuf::from(args.next().context("--config needs a file name")?));
+                config = Some(PathBuf::from(
+                    args.next().context("--config needs a file name")?,
+                ));
             }
-            s if s.starts_with("--config=") => config = Some(PathBuf::from(&s["--config=".len()..])),
+            s if s.starts_with("--config=") => {
+                config = Some(PathBuf::from(&s["--config=".len()..]))
+            }
             "--check" => check = true,
             "--version" | "-V" => {
                 println!(
@@ -84,7 +89,9 @@ fn main() {
 }
 
 fn run() -> Result<()> {
-    let Some(args) = parse_args()? else { return Ok(()) };
+    let Some(args) = parse_args()? else {
+        return Ok(());
+    };
     let config = Config::load(&args.config)?;
     if args.check {
         println!("{}: configuration is valid", args.config.display());
@@ -93,7 +100,8 @@ fn run() -> Result<()> {
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install signal handlers")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install signal handlers")?;
     }
 
     let mut eal_args = vec!["--lcores".to_owned(), config.eal_lcore_list()];
@@ -105,7 +113,12 @@ fn run() -> Result<()> {
     // pool, and the pool before EAL.
     let eal = Eal::init(&eal_args)?;
     tracing::info!(version = %Eal::version(), "EAL started");
-    let pool = Mempool::new("rvs_mbufs", config.mempool.mbufs, config.mempool.cache, DATA_ROOM)?;
+    let pool = Mempool::new(
+        "rvs_mbufs",
+        config.mempool.mbufs,
+        config.mempool.cache,
+        DATA_ROOM,
+    )?;
 
     let nworkers = u16::try_from(config.workers.lcores.len()).context("too many workers")?;
     let mut ports = Vec::with_capacity(config.interfaces.len());
@@ -118,12 +131,17 @@ fn run() -> Result<()> {
             Port::find(ic.device_name())
         }
         .with_context(ctx)?;
-        port.configure(nworkers, ic.rx_descriptors, ic.tx_descriptors, &pool).with_context(ctx)?;
+        port.configure(nworkers, ic.rx_descriptors, ic.tx_descriptors, &pool)
+            .with_context(ctx)?;
         if !port.set_mtu(ic.mtu) {
             tracing::debug!(interface = %ic.name, mtu = ic.mtu, "driver keeps its own MTU");
         }
         port.start().with_context(ctx)?;
-        let mac = match ic.mac_override().map_err(anyhow::Error::msg).with_context(ctx)? {
+        let mac = match ic
+            .mac_override()
+            .map_err(anyhow::Error::msg)
+            .with_context(ctx)?
+        {
             Some(mac) => mac,
             None => port.mac().with_context(ctx)?,
         };
@@ -134,10 +152,34 @@ fn run() -> Result<()> {
             link_up = link.up, speed_mbps = link.speed_mbps,
             addresses = ?ic.addresses, "port up"
         );
-        interfaces.push(Interface { port: port.id(), name: ic.name.clone(), mac, mtu: ic.mtu, addrs });
+        interfaces.push(Interface {
+            port: port.id(),
+            name: ic.name.clone(),
+            mac,
+            mtu: ic.mtu,
+            addrs,
+        });
         ports.push(port);
     }
-    let snapshot = Arc::new(Snapshot { generation: 1, interfaces });
+    let mut routes = Vec::with_capacity(config.routes.len());
+    for rc in &config.routes {
+        let r = rc.parse().map_err(anyhow::Error::msg)?;
+        let port = interfaces
+            .iter()
+            .find(|i| i.name == rc.interface)
+            .map(|i| i.port)
+            .with_context(|| {
+                format!("route {}: no interface named `{}`", rc.prefix, rc.interface)
+            })?;
+        routes.push(Route {
+            prefix: r.prefix,
+            gateway: r.via,
+            port,
+            src: r.src,
+            metric: r.metric,
+        });
+    }
+    let snapshot = Arc::new(Snapshot::new(1, interfaces, &routes).context("routes")?);
 
     let clock = TscClock::new(&eal);
     let reports = Mutex::new(Vec::new());
@@ -181,13 +223,22 @@ fn run() -> Result<()> {
     }
     for r in reports.into_inner().unwrap_or_default() {
         tracing::info!(
-            worker = r.id, rx = r.shell.rx, tx = r.shell.tx, drops = r.dataplane.drops.total(),
+            worker = r.id,
+            rx = r.shell.rx,
+            tx = r.shell.tx,
+            drops = r.dataplane.drops.total(),
             "worker totals"
         );
     }
     for p in &ports {
         let st = p.stats();
-        tracing::info!(port = p.id(), ipackets = st.ipackets, opackets = st.opackets, imissed = st.imissed, "port totals");
+        tracing::info!(
+            port = p.id(),
+            ipackets = st.ipackets,
+            opackets = st.opackets,
+            imissed = st.imissed,
+            "port totals"
+        );
     }
     drop(ports);
     drop(pool);

@@ -57,7 +57,15 @@ pub struct WorkerReport {
 
 /// Polls until `stop` is set, then returns its counters.
 pub fn run(setup: WorkerSetup, stop: &AtomicBool) -> WorkerReport {
-    let WorkerSetup { id, lcore, queues, snapshot, burst, idle_sleep, clock } = setup;
+    let WorkerSetup {
+        id,
+        lcore,
+        queues,
+        snapshot,
+        burst,
+        idle_sleep,
+        clock,
+    } = setup;
     tracing::info!(worker = id, lcore, ports = queues.len(), "worker polling");
     let mut worker = Worker::new(id, snapshot);
     let mut shell = ShellStats::default();
@@ -114,7 +122,11 @@ pub fn run(setup: WorkerSetup, stop: &AtomicBool) -> WorkerReport {
             std::thread::sleep(idle_sleep);
         }
     }
-    let report = WorkerReport { id, shell, dataplane: worker.stats().clone() };
+    let report = WorkerReport {
+        id,
+        shell,
+        dataplane: worker.stats().clone(),
+    };
     tracing::info!(worker = id, ?report.shell, "worker stopped");
     report
 }

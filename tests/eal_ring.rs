@@ -10,8 +10,20 @@ fn pattern(i: u8, j: usize) -> u8 {
 #[test]
 fn net_ring_moves_mbufs_through_bursts() {
     let prefix = format!("rvs-eal-ring-{}", std::process::id());
-    let eal = Eal::init(&["-l", "0", "--no-huge", "-m", "128", "--no-pci", "--no-shconf", "--file-prefix", &prefix, "--log-level", "lib.eal:warning"])
-        .expect("EAL starts without hugepages");
+    let eal = Eal::init(&[
+        "-l",
+        "0",
+        "--no-huge",
+        "-m",
+        "128",
+        "--no-pci",
+        "--no-shconf",
+        "--file-prefix",
+        &prefix,
+        "--log-level",
+        "lib.eal:warning",
+    ])
+    .expect("EAL starts without hugepages");
     let pool = Mempool::new("ring_test", 8191, 0, 2048 + 128).expect("pool");
     let mut port = Port::create_vdev("net_ring0", "").expect("net_ring0");
     port.configure(1, 256, 256, &pool).expect("configure");
@@ -44,7 +56,11 @@ fn net_ring_moves_mbufs_through_bursts() {
     for (i, mut m) in rx.drain().enumerate() {
         let i = u8::try_from(i).unwrap();
         assert_eq!(m.len(), 60 + usize::from(i));
-        assert!(m.data().iter().enumerate().all(|(j, b)| *b == pattern(i, j)));
+        assert!(m
+            .data()
+            .iter()
+            .enumerate()
+            .all(|(j, b)| *b == pattern(i, j)));
         // The dataplane's frame view over the mbuf: grow into the headroom
         // (as TUN encapsulation does) and check the mbuf follows.
         let head = m.headroom();
@@ -85,7 +101,10 @@ fn net_ring_moves_mbufs_through_bursts() {
             break;
         }
     }
-    assert!(queued > 0 && queued < 1000 * MAX_BURST, "the ring filled up");
+    assert!(
+        queued > 0 && queued < 1000 * MAX_BURST,
+        "the ring filled up"
+    );
     let mut got = 0;
     for _ in 0..10_000 {
         let mut rx = Burst::new();

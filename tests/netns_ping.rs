@@ -15,7 +15,16 @@ fn rvsd_answers_arp_and_ping_and_stops_on_sigterm() {
     let cl = ns.add(&format!("rvs-ping-cl-{pid}"));
     let (lb_if, cl_if) = (ifname("l"), ifname("c"));
     ns.veth(&lb_if, &lb, &cl_if, &cl);
-    common::must(&["ip", "-n", &cl, "addr", "add", "198.18.0.2/24", "dev", &cl_if]);
+    common::must(&[
+        "ip",
+        "-n",
+        &cl,
+        "addr",
+        "add",
+        "198.18.0.2/24",
+        "dev",
+        &cl_if,
+    ]);
     let lb_mac = ns.mac(&lb, &lb_if);
 
     let config = format!(
@@ -30,31 +39,60 @@ fn rvsd_answers_arp_and_ping_and_stops_on_sigterm() {
         eal = eal_args("ping")
     );
     let mut rvsd = Rvsd::start(Some(&lb), "ping", &config);
-    assert!(rvsd.wait_for("rvsd running", Duration::from_secs(30)), "rvsd did not start:\n{}", rvsd.log());
+    assert!(
+        rvsd.wait_for("rvsd running", Duration::from_secs(30)),
+        "rvsd did not start:\n{}",
+        rvsd.log()
+    );
 
     // ARP: arping gets a reply carrying the LB port's MAC.
-    let out = ns.exec(&cl, &["arping", "-c", "2", "-w", "5", "-I", &cl_if, "198.18.0.1"]);
+    let out = ns.exec(
+        &cl,
+        &["arping", "-c", "2", "-w", "5", "-I", &cl_if, "198.18.0.1"],
+    );
     let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
-    assert!(out.status.success(), "arping failed: {text}\n{}", rvsd.log());
-    assert!(text.contains(&lb_mac.to_lowercase()), "ARP reply should carry {lb_mac}: {text}");
+    assert!(
+        out.status.success(),
+        "arping failed: {text}\n{}",
+        rvsd.log()
+    );
+    assert!(
+        text.contains(&lb_mac.to_lowercase()),
+        "ARP reply should carry {lb_mac}: {text}"
+    );
 
     // ICMP echo to both of our addresses.
     for ip in ["198.18.0.1", "198.18.0.10"] {
         let out = ns.exec(&cl, &["ping", "-c", "3", "-i", "0.2", "-W", "2", ip]);
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "ping {ip} failed: {text}\n{}", rvsd.log());
+        assert!(
+            out.status.success(),
+            "ping {ip} failed: {text}\n{}",
+            rvsd.log()
+        );
         assert!(text.contains("3 received"), "{text}");
     }
     // The kernel's neighbour entry learnt our MAC.
     let neigh = common::must(&["ip", "-n", &cl, "neigh", "show", "198.18.0.1"]);
-    assert!(neigh.contains(&lb_mac), "neighbour entry {neigh:?} should hold {lb_mac}");
+    assert!(
+        neigh.contains(&lb_mac),
+        "neighbour entry {neigh:?} should hold {lb_mac}"
+    );
 
     // An address that is not ours gets no answer.
     let out = ns.exec(&cl, &["ping", "-c", "1", "-W", "1", "198.18.0.99"]);
-    assert!(!out.status.success(), "nobody owns 198.18.0.99, yet it answered");
+    assert!(
+        !out.status.success(),
+        "nobody owns 198.18.0.99, yet it answered"
+    );
 
-    let status = rvsd.terminate(Duration::from_secs(15)).expect("rvsd exits on SIGTERM");
+    let status = rvsd
+        .terminate(Duration::from_secs(15))
+        .expect("rvsd exits on SIGTERM");
     let log = rvsd.log();
     assert!(status.success(), "rvsd exit status {status:?}:\n{log}");
-    assert!(log.contains("rvsd stopped"), "clean shutdown is logged:\n{log}");
+    assert!(
+        log.contains("rvsd stopped"),
+        "clean shutdown is logged:\n{log}"
+    );
 }

@@ -25,12 +25,15 @@ const IO_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The socket could not be connected.
-    #[error("cannot reach rvsd at {path}: {reason} (is rvsd running?)")]
+    #[error("cannot reach rvsd at {path}: {reason}{}", if *.not_running { " (is rvsd running?)" } else { "" })]
     Connect {
         /// Socket path.
         path: String,
         /// The OS error text, without the "(os error N)" suffix.
         reason: String,
+        /// The error says nobody listens there (no socket file, or a stale
+        /// one), rather than e.g. a permission problem.
+        not_running: bool,
     },
     /// The exchange failed after connecting.
     #[error("lost rvsd at {path}: {source}")]
@@ -80,6 +83,10 @@ impl Transport for UnixTransport {
         let mut stream = UnixStream::connect(&self.path).map_err(|e| ClientError::Connect {
             path: path.clone(),
             reason: os_text(&e),
+            not_running: matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+            ),
         })?;
         let exchange = |source| ClientError::Exchange {
             path: path.clone(),
@@ -134,7 +141,9 @@ mod tests {
             }));
             write_frame(&mut s, &resp).unwrap();
         });
-        let resp = UnixTransport::new(&path).call(Request::GetTimeouts).unwrap();
+        let resp = UnixTransport::new(&path)
+            .call(Request::GetTimeouts)
+            .unwrap();
         server.join().unwrap();
         assert_eq!(
             resp,

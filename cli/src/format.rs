@@ -181,7 +181,12 @@ pub fn sched_flag_names(scheduler: &str, flags: SchedFlags) -> String {
 
 /// The service's name: `-t host:port` style for `-S` (`rule`), else
 /// "TCP  host:port" cut to 33 bytes (IPv4) or "FWM  mark".
-pub fn service_name(key: &ServiceKey, rule: bool, numeric: bool, resolver: &dyn Resolver) -> String {
+pub fn service_name(
+    key: &ServiceKey,
+    rule: bool,
+    numeric: bool,
+    resolver: &dyn Resolver,
+) -> String {
     match *key {
         ServiceKey::Fwmark { mark, ipv6 } => match (rule, ipv6) {
             (true, false) => format!("-f {mark}"),
@@ -428,14 +433,14 @@ pub fn conns(conns: &[ConnEntry], f: &Format, resolver: &dyn Resolver) -> String
     if f.persistent_conn {
         let _ = writeln!(
             out,
-            "pro expire {:<11} {:<18} {:<18} {:<18} {:<16} {}",
-            "state", "source", "virtual", "destination", "pe name", "pe_data"
+            "pro expire {:<11} {:<18} {:<18} {:<18} {:<16} pe_data",
+            "state", "source", "virtual", "destination", "pe name"
         );
     } else {
         let _ = writeln!(
             out,
-            "pro expire {:<11} {:<18} {:<18} {}",
-            "state", "source", "virtual", "destination"
+            "pro expire {:<11} {:<18} {:<18} destination",
+            "state", "source", "virtual"
         );
     }
     for c in conns {

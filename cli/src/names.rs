@@ -202,20 +202,28 @@ mod tests {
     use super::*;
 
     const HOSTS: &str = "127.0.0.1 localhost\n# comment\n10.0.0.1 www.example.com www\n::1 ip6-localhost\n10.0.0.1 other\n";
-    const SERVICES: &str = "http 80/tcp www # WorldWideWeb\nhttp 80/udp\ndomain 53/tcp\ndomain 53/udp\nbogus x/tcp\n";
+    const SERVICES: &str =
+        "http 80/tcp www # WorldWideWeb\nhttp 80/udp\ndomain 53/tcp\ndomain 53/udp\nbogus x/tcp\n";
 
     #[test]
     fn hosts_forward_and_reverse() {
         let db = NameDb::from_texts(HOSTS, SERVICES);
         assert_eq!(db.host_to_addr("www"), Some(Ipv4Addr::new(10, 0, 0, 1)));
-        assert_eq!(db.host_to_addr("WWW.example.com"), Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(
+            db.host_to_addr("WWW.example.com"),
+            Some(Ipv4Addr::new(10, 0, 0, 1))
+        );
         assert_eq!(db.host_to_addr("ip6-localhost"), None);
         assert_eq!(db.host_to_addr("nowhere"), None);
         assert_eq!(
-            db.addr_to_host(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))).as_deref(),
+            db.addr_to_host(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)))
+                .as_deref(),
             Some("www.example.com")
         );
-        assert_eq!(db.addr_to_host(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9))), None);
+        assert_eq!(
+            db.addr_to_host(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9))),
+            None
+        );
     }
 
     #[test]
@@ -224,7 +232,10 @@ mod tests {
         assert_eq!(db.service_to_port("http", Protocol::Tcp), Some(80));
         assert_eq!(db.service_to_port("www", Protocol::Tcp), Some(80));
         assert_eq!(db.service_to_port("www", Protocol::Udp), None);
-        assert_eq!(db.port_to_service(53, Protocol::Udp).as_deref(), Some("domain"));
+        assert_eq!(
+            db.port_to_service(53, Protocol::Udp).as_deref(),
+            Some("domain")
+        );
         assert_eq!(db.port_to_service(8080, Protocol::Tcp), None);
     }
 
@@ -236,7 +247,10 @@ mod tests {
         assert_eq!(inet_aton("167772161"), Some(Ipv4Addr::new(10, 0, 0, 1)));
         assert_eq!(inet_aton("0x0a000001"), Some(Ipv4Addr::new(10, 0, 0, 1)));
         assert_eq!(inet_aton("012.0.0.1"), Some(Ipv4Addr::new(10, 0, 0, 1)));
-        assert_eq!(inet_aton("255.255.255.0"), Some(Ipv4Addr::new(255, 255, 255, 0)));
+        assert_eq!(
+            inet_aton("255.255.255.0"),
+            Some(Ipv4Addr::new(255, 255, 255, 0))
+        );
         assert_eq!(inet_aton("256.0.0.1"), None);
         assert_eq!(inet_aton("10.256"), Some(Ipv4Addr::new(10, 0, 1, 0)));
         assert_eq!(inet_aton("10.0.0.256"), None);

@@ -198,7 +198,9 @@ impl ParseError {
             }
             ParseError::Popt { word, reason } => format!("{word}: {reason}\n"),
             ParseError::Fail(m) => format!("{m}\n"),
-            ParseError::Unsupported(m) => format!("{program}: {m}\n"),
+            ParseError::Unsupported(m) => {
+                format!("{}: {m}\n", program.rsplit('/').next().unwrap_or(program))
+            }
         }
     }
 }
@@ -507,22 +509,57 @@ const TUN_MSG: &str = "GUE and GRE tunnels are not supported by rvs (tunnels are
 /// ipvsadm 1.31's popt option table, plus rvs's extensions.
 const OPTIONS: &[OptDef] = &[
     def("add-service", Some('A'), ArgKind::None, Tag::Cmd(Cmd::Add)),
-    def("edit-service", Some('E'), ArgKind::None, Tag::Cmd(Cmd::Edit)),
-    def("delete-service", Some('D'), ArgKind::None, Tag::Cmd(Cmd::Del)),
+    def(
+        "edit-service",
+        Some('E'),
+        ArgKind::None,
+        Tag::Cmd(Cmd::Edit),
+    ),
+    def(
+        "delete-service",
+        Some('D'),
+        ArgKind::None,
+        Tag::Cmd(Cmd::Del),
+    ),
     def("clear", Some('C'), ArgKind::None, Tag::Cmd(Cmd::Flush)),
     def("list", Some('L'), ArgKind::None, Tag::Cmd(Cmd::List)),
     def("list", Some('l'), ArgKind::None, Tag::Cmd(Cmd::List)),
     def("zero", Some('Z'), ArgKind::None, Tag::Cmd(Cmd::Zero)),
-    def("add-server", Some('a'), ArgKind::None, Tag::Cmd(Cmd::AddDest)),
-    def("edit-server", Some('e'), ArgKind::None, Tag::Cmd(Cmd::EditDest)),
-    def("delete-server", Some('d'), ArgKind::None, Tag::Cmd(Cmd::DelDest)),
+    def(
+        "add-server",
+        Some('a'),
+        ArgKind::None,
+        Tag::Cmd(Cmd::AddDest),
+    ),
+    def(
+        "edit-server",
+        Some('e'),
+        ArgKind::None,
+        Tag::Cmd(Cmd::EditDest),
+    ),
+    def(
+        "delete-server",
+        Some('d'),
+        ArgKind::None,
+        Tag::Cmd(Cmd::DelDest),
+    ),
     def("set", None, ArgKind::None, Tag::Cmd(Cmd::SetTimeout)),
     def("help", Some('h'), ArgKind::None, Tag::Help),
     def("version", Some('v'), ArgKind::None, Tag::Version),
     def("restore", Some('R'), ArgKind::None, Tag::Cmd(Cmd::Restore)),
     def("save", Some('S'), ArgKind::None, Tag::Cmd(Cmd::Save)),
-    def("start-daemon", None, ArgKind::Required, Tag::UnsupportedCmd(DAEMON_MSG)),
-    def("stop-daemon", None, ArgKind::Required, Tag::UnsupportedCmd(DAEMON_MSG)),
+    def(
+        "start-daemon",
+        None,
+        ArgKind::Required,
+        Tag::UnsupportedCmd(DAEMON_MSG),
+    ),
+    def(
+        "stop-daemon",
+        None,
+        ArgKind::Required,
+        Tag::UnsupportedCmd(DAEMON_MSG),
+    ),
     def("tcp-service", Some('t'), ArgKind::Required, Tag::Tcp),
     def("udp-service", Some('u'), ArgKind::Required, Tag::Udp),
     def(
@@ -545,8 +582,18 @@ const OPTIONS: &[OptDef] = &[
     def("l-threshold", Some('y'), ArgKind::Required, Tag::LThreshold),
     def("numeric", Some('n'), ArgKind::None, Tag::Numeric),
     def("connection", Some('c'), ArgKind::None, Tag::Connection),
-    def("mcast-interface", None, ArgKind::Required, Tag::Unsupported(DAEMON_MSG)),
-    def("syncid", None, ArgKind::Required, Tag::Unsupported(DAEMON_MSG)),
+    def(
+        "mcast-interface",
+        None,
+        ArgKind::Required,
+        Tag::Unsupported(DAEMON_MSG),
+    ),
+    def(
+        "syncid",
+        None,
+        ArgKind::Required,
+        Tag::Unsupported(DAEMON_MSG),
+    ),
     def("timeout", None, ArgKind::None, Tag::Timeout),
     def("daemon", None, ArgKind::None, Tag::Daemon),
     def("stats", None, ArgKind::None, Tag::Stats),
@@ -565,16 +612,51 @@ const OPTIONS: &[OptDef] = &[
         Tag::Unsupported("persistence engines (--pe) are not supported by rvs"),
     ),
     def("sched-flags", Some('b'), ArgKind::Required, Tag::SchedFlags),
-    def("mcast-group", None, ArgKind::Required, Tag::Unsupported(DAEMON_MSG)),
-    def("mcast-port", None, ArgKind::Required, Tag::Unsupported(DAEMON_MSG)),
-    def("mcast-ttl", None, ArgKind::Required, Tag::Unsupported(DAEMON_MSG)),
-    def("sync-maxlen", None, ArgKind::Required, Tag::Unsupported(DAEMON_MSG)),
+    def(
+        "mcast-group",
+        None,
+        ArgKind::Required,
+        Tag::Unsupported(DAEMON_MSG),
+    ),
+    def(
+        "mcast-port",
+        None,
+        ArgKind::Required,
+        Tag::Unsupported(DAEMON_MSG),
+    ),
+    def(
+        "mcast-ttl",
+        None,
+        ArgKind::Required,
+        Tag::Unsupported(DAEMON_MSG),
+    ),
+    def(
+        "sync-maxlen",
+        None,
+        ArgKind::Required,
+        Tag::Unsupported(DAEMON_MSG),
+    ),
     def("tun-info", None, ArgKind::None, Tag::TunInfo),
-    def("tun-type", None, ArgKind::Required, Tag::Unsupported(TUN_MSG)),
-    def("tun-port", None, ArgKind::Required, Tag::Unsupported(TUN_MSG)),
+    def(
+        "tun-type",
+        None,
+        ArgKind::Required,
+        Tag::Unsupported(TUN_MSG),
+    ),
+    def(
+        "tun-port",
+        None,
+        ArgKind::Required,
+        Tag::Unsupported(TUN_MSG),
+    ),
     def("tun-nocsum", None, ArgKind::None, Tag::Unsupported(TUN_MSG)),
     def("tun-csum", None, ArgKind::None, Tag::Unsupported(TUN_MSG)),
-    def("tun-remcsum", None, ArgKind::None, Tag::Unsupported(TUN_MSG)),
+    def(
+        "tun-remcsum",
+        None,
+        ArgKind::None,
+        Tag::Unsupported(TUN_MSG),
+    ),
     def("interfaces", None, ArgKind::None, Tag::Interfaces),
     def("routes", None, ArgKind::None, Tag::Routes),
     def("neighbours", None, ArgKind::None, Tag::Neighbours),
@@ -704,12 +786,6 @@ impl<'a> Scanner<'a> {
             _ => None,
         }
     }
-
-    /// Drains the scanner and returns the non-option words.
-    fn into_leftovers(mut self) -> Result<Vec<String>, PoptFailure> {
-        while self.next_opt()?.is_some() {}
-        Ok(self.leftovers)
-    }
 }
 
 /// `string_to_number`: a whole `strtol` number within `min..=max`.
@@ -741,7 +817,11 @@ fn atoi(s: &str) -> i64 {
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).take(12).collect();
+    let digits: String = rest
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .take(12)
+        .collect();
     let v: i64 = digits.parse().unwrap_or(0);
     if neg {
         -v
@@ -942,9 +1022,8 @@ pub fn parse(
                     Protocol::Udp
                 };
                 d.proto = Some(protocol);
-                let ap = parse_addr_port(&arg, Some(protocol), resolver).ok_or_else(|| {
-                    fail("illegal virtual server address[:port] specified")
-                })?;
+                let ap = parse_addr_port(&arg, Some(protocol), resolver)
+                    .ok_or_else(|| fail("illegal virtual server address[:port] specified"))?;
                 d.key = Some(ServiceKey::Addr {
                     protocol,
                     vip: ap.addr,
@@ -982,9 +1061,7 @@ pub fn parse(
                 } else {
                     let m = inet_aton(&arg)
                         .or_else(|| resolver.host_to_addr(&arg))
-                        .ok_or_else(|| {
-                            fail("illegal virtual server persistent mask specified")
-                        })?;
+                        .ok_or_else(|| fail("illegal virtual server persistent mask specified"))?;
                     d.netmask = Some(PersistMask::V4(m));
                 }
             }

@@ -22,6 +22,9 @@ pub struct Config {
     pub eal: Vec<String>,
     /// The DPDK ports the appliance drives.
     pub interfaces: Vec<InterfaceConfig>,
+    /// Static routes (connected routes come from interface addresses).
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
     /// Lcores: the control core and the workers.
     #[serde(default)]
     pub workers: WorkersConfig,
@@ -70,6 +73,63 @@ fn default_mtu() -> u16 {
 
 fn default_descriptors() -> u16 {
     1024
+}
+
+/// A static route.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Destination, `a.b.c.d/len` (`0.0.0.0/0` for the default route).
+    pub prefix: String,
+    /// Next-hop router; absent for a destination on the link itself.
+    #[serde(default)]
+    pub via: Option<String>,
+    /// Egress interface, by `name`.
+    pub interface: String,
+    /// Preferred source address (a DIP of that interface).
+    #[serde(default)]
+    pub src: Option<String>,
+    /// Lower wins among routes to the same prefix.
+    #[serde(default)]
+    pub metric: u32,
+}
+
+/// A route with its addresses parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParsedRoute {
+    /// Destination prefix.
+    pub prefix: Ipv4Cidr,
+    /// Next hop.
+    pub via: Option<std::net::Ipv4Addr>,
+    /// Preferred source.
+    pub src: Option<std::net::Ipv4Addr>,
+    /// Metric.
+    pub metric: u32,
+}
+
+impl RouteConfig {
+    /// Parses the addresses.
+    pub fn parse(&self) -> Result<ParsedRoute, String> {
+        let prefix = self
+            .prefix
+            .parse::<Ipv4Cidr>()
+            .map_err(|e| format!("route {}: {e}", self.prefix))?;
+        let addr = |what: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|a| {
+                    a.parse::<std::net::Ipv4Addr>().map_err(|_| {
+                        format!("route {}: {what} `{a}` is not an IPv4 address", self.prefix)
+                    })
+                })
+                .transpose()
+        };
+        Ok(ParsedRoute {
+            prefix,
+            via: addr("via", &self.via)?,
+            src: addr("src", &self.src)?,
+            metric: self.metric,
+        })
+    }
 }
 
 /// Which lcores run what.
@@ -141,7 +201,10 @@ fn default_cache() -> u32 {
 
 impl Default for MempoolConfig {
     fn default() -> Self {
-        MempoolConfig { mbufs: default_mbufs(), cache: default_cache() }
+        MempoolConfig {
+            mbufs: default_mbufs(),
+            cache: default_cache(),
+        }
     }
 }
 
@@ -185,24 +248,28 @@ const EAL_LCORE_OPTIONS: &[&str] = &["-l", "-c", "--lcores", "--main-lcore", "--
 impl Config {
     /// Reads, parses and validates `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
     /// Parses and validates `text`; `path` only labels errors.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         // implicit_some: operators write `cpus: [1, 1]`, not `cpus: Some([1, 1])`.
-        let options = ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+        let options = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
         let config: Config = options.from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
             line: e.position.line,
             col: e.position.col,
             message: e.code.to_string(),
         })?;
-        config
-            .validate()
-            .map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        })?;
         Ok(config)
     }
 
@@ -224,10 +291,17 @@ impl Config {
                 return Err(format!("interface `{}`: `device` is empty", iface.name));
             }
             if !devices.insert(dev) {
-                return Err(format!("interface `{}`: device `{dev}` is used twice", iface.name));
+                return Err(format!(
+                    "interface `{}`: device `{dev}` is used twice",
+                    iface.name
+                ));
             }
-            iface.cidrs().map_err(|e| format!("interface `{}`: {e}", iface.name))?;
-            iface.mac_override().map_err(|e| format!("interface `{}`: {e}", iface.name))?;
+            iface
+                .cidrs()
+                .map_err(|e| format!("interface `{}`: {e}", iface.name))?;
+            iface
+                .mac_override()
+                .map_err(|e| format!("interface `{}`: {e}", iface.name))?;
             if !(68..=9600).contains(&iface.mtu) {
                 return Err(format!(
                     "interface `{}`: mtu {} is out of range (68 to 9600)",
@@ -235,7 +309,19 @@ impl Config {
                 ));
             }
             if iface.rx_descriptors == 0 || iface.tx_descriptors == 0 {
-                return Err(format!("interface `{}`: descriptor counts must be positive", iface.name));
+                return Err(format!(
+                    "interface `{}`: descriptor counts must be positive",
+                    iface.name
+                ));
+            }
+        }
+        for r in &self.routes {
+            r.parse()?;
+            if !names.contains(r.interface.as_str()) {
+                return Err(format!(
+                    "route {}: no interface named `{}`",
+                    r.prefix, r.interface
+                ));
             }
         }
         let w = &self.workers;
@@ -263,7 +349,10 @@ impl Config {
             }
         }
         if w.burst == 0 || w.burst > 512 {
-            return Err(format!("workers.burst {} is out of range (1 to 512)", w.burst));
+            return Err(format!(
+                "workers.burst {} is out of range (1 to 512)",
+                w.burst
+            ));
         }
         if let Some(opt) = self.eal.iter().find(|a| {
             EAL_LCORE_OPTIONS
@@ -275,7 +364,10 @@ impl Config {
             ));
         }
         if self.mempool.mbufs < 64 {
-            return Err(format!("mempool.mbufs {} is too small (at least 64)", self.mempool.mbufs));
+            return Err(format!(
+                "mempool.mbufs {} is too small (at least 64)",
+                self.mempool.mbufs
+            ));
         }
         Ok(())
     }
@@ -314,7 +406,10 @@ impl InterfaceConfig {
     pub fn cidrs(&self) -> Result<Vec<Ipv4Cidr>, String> {
         self.addresses
             .iter()
-            .map(|a| a.parse::<Ipv4Cidr>().map_err(|e| format!("address `{a}`: {e}")))
+            .map(|a| {
+                a.parse::<Ipv4Cidr>()
+                    .map_err(|e| format!("address `{a}`: {e}"))
+            })
             .collect()
     }
 
@@ -356,7 +451,8 @@ mod tests {
         assert_eq!(c.eal_lcore_list(), "0@0,1@1");
         let two = parse(&GOOD.replace("lcores: [1]", "lcores: [1, 2], cpus: [1, 1]")).unwrap();
         assert_eq!(two.eal_lcore_list(), "0@0,1@1,2@1");
-        let main_cpu = parse(&GOOD.replace("main_lcore: 0,", "main_lcore: 0, main_cpu: 1,")).unwrap();
+        let main_cpu =
+            parse(&GOOD.replace("main_lcore: 0,", "main_lcore: 0, main_cpu: 1,")).unwrap();
         assert_eq!(main_cpu.workers.main_cpu, Some(1));
         assert_eq!(c.admin_socket, PathBuf::from("/tmp/rvs.sock"));
         assert_eq!(c.mempool.mbufs, 8191);
@@ -386,6 +482,8 @@ mod tests {
             ("lcores: [1]", "lcores: [1, 2], cpus: [1]", "one CPU per worker"),
             ("\"--no-pci\"", "\"-l\", \"0-1\"", "set from `workers`"),
             ("net_af_packet0,iface=veth0", "", "`device` is empty"),
+            ("workers:", "routes: [(prefix: \"0.0.0.0/0\", via: \"198.18.0.254\", interface: \"lb9\")], workers:", "no interface named `lb9`"),
+            ("workers:", "routes: [(prefix: \"0.0.0.0/0\", via: \"198.18.0\", interface: \"lb0\")], workers:", "not an IPv4 address"),
         ] {
             let e = parse(&GOOD.replace(from, to)).unwrap_err();
             assert!(matches!(e, ConfigError::Invalid { .. }), "{e}");
@@ -396,6 +494,10 @@ mod tests {
     #[test]
     fn missing_file_is_an_io_error() {
         let e = Config::load(Path::new("/nonexistent/rvs.ron")).unwrap_err();
-        assert!(e.to_string().starts_with("cannot read config /nonexistent/rvs.ron"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("cannot read config /nonexistent/rvs.ron"),
+            "{e}"
+        );
     }
 }

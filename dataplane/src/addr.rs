@@ -67,17 +67,21 @@ impl FromStr for MacAddr {
         let mut out = [0u8; 6];
         let mut parts = s.split([':', '-']);
         for byte in &mut out {
-            let part = parts
-                .next()
-                .ok_or(AddrParseError("a MAC address has six bytes, like 02:00:00:00:00:01"))?;
+            let part = parts.next().ok_or(AddrParseError(
+                "a MAC address has six bytes, like 02:00:00:00:00:01",
+            ))?;
             if part.is_empty() || part.len() > 2 {
-                return Err(AddrParseError("each MAC address byte is one or two hex digits"));
+                return Err(AddrParseError(
+                    "each MAC address byte is one or two hex digits",
+                ));
             }
             *byte = u8::from_str_radix(part, 16)
                 .map_err(|_| AddrParseError("each MAC address byte is one or two hex digits"))?;
         }
         if parts.next().is_some() {
-            return Err(AddrParseError("a MAC address has six bytes, like 02:00:00:00:00:01"));
+            return Err(AddrParseError(
+                "a MAC address has six bytes, like 02:00:00:00:00:01",
+            ));
         }
         Ok(MacAddr(out))
     }

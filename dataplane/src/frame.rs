@@ -137,7 +137,11 @@ impl FrameBuf {
     pub fn new(data: &[u8], headroom: usize, tailroom: usize) -> Self {
         let mut buf = vec![0u8; headroom + data.len() + tailroom];
         buf[headroom..headroom + data.len()].copy_from_slice(data);
-        FrameBuf { buf, start: headroom, len: data.len() }
+        FrameBuf {
+            buf,
+            start: headroom,
+            len: data.len(),
+        }
     }
 
     /// `data` with DPDK's default headroom and room to grow to 2048 bytes.
@@ -148,12 +152,20 @@ impl FrameBuf {
     /// A frame over this buffer. Changes made through it are kept when
     /// [`FrameBuf::commit`] is given the frame's new start and length.
     pub fn frame(&mut self) -> Frame<'_> {
-        Frame { buf: &mut self.buf, start: self.start, len: self.len }
+        Frame {
+            buf: &mut self.buf,
+            start: self.start,
+            len: self.len,
+        }
     }
 
     /// Runs `f` on a frame over this buffer and keeps its new window.
     pub fn with_frame<R>(&mut self, f: impl FnOnce(&mut Frame<'_>) -> R) -> R {
-        let mut frame = Frame { buf: &mut self.buf, start: self.start, len: self.len };
+        let mut frame = Frame {
+            buf: &mut self.buf,
+            start: self.start,
+            len: self.len,
+        };
         let r = f(&mut frame);
         let (start, len) = (frame.start, frame.len);
         self.start = start;
@@ -196,7 +208,13 @@ mod tests {
     fn new_checks_bounds() {
         let mut b = [0u8; 10];
         assert!(Frame::new(&mut b, 4, 6).is_ok());
-        assert_eq!(Frame::new(&mut b, 4, 7).unwrap_err(), FrameError::OutOfBounds);
-        assert_eq!(Frame::new(&mut b, usize::MAX, 2).unwrap_err(), FrameError::OutOfBounds);
+        assert_eq!(
+            Frame::new(&mut b, 4, 7).unwrap_err(),
+            FrameError::OutOfBounds
+        );
+        assert_eq!(
+            Frame::new(&mut b, usize::MAX, 2).unwrap_err(),
+            FrameError::OutOfBounds
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! swap it in between bursts (DESIGN.md, "Configuration is data").
 
 use crate::addr::{Ipv4Cidr, MacAddr};
+use crate::stack::route::{Route, RouteError, RouteTable};
 use crate::verdict::PortId;
 use std::net::Ipv4Addr;
 
@@ -35,9 +36,26 @@ pub struct Snapshot {
     pub generation: u64,
     /// The ports, indexed by position (not necessarily by port id).
     pub interfaces: Vec<Interface>,
+    /// Connected and static routes (see [`Snapshot::new`]).
+    pub routes: RouteTable,
 }
 
 impl Snapshot {
+    /// A snapshot whose routing table holds a connected route for every
+    /// interface address plus `routes`.
+    pub fn new(
+        generation: u64,
+        interfaces: Vec<Interface>,
+        routes: &[Route],
+    ) -> Result<Self, RouteError> {
+        let routes = RouteTable::build(&interfaces, routes)?;
+        Ok(Snapshot {
+            generation,
+            interfaces,
+            routes,
+        })
+    }
+
     /// The interface of DPDK port `port`.
     pub fn interface(&self, port: PortId) -> Option<&Interface> {
         self.interfaces.iter().find(|i| i.port == port)

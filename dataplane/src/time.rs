@@ -62,6 +62,9 @@ mod tests {
         assert_eq!((t + Duration::from_millis(500)).as_nanos(), 2_500_000_000);
         assert_eq!(t - Duration::from_secs(5), Time::ZERO);
         assert_eq!(t.saturating_since(Time::from_secs(3)), Duration::ZERO);
-        assert_eq!(Time::from_nanos(u64::MAX) + Duration::from_secs(1), Time::from_nanos(u64::MAX));
+        assert_eq!(
+            Time::from_nanos(u64::MAX) + Duration::from_secs(1),
+            Time::from_nanos(u64::MAX)
+        );
     }
 }

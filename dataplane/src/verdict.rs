@@ -79,6 +79,9 @@ drop_reasons! {
     /// An IPv4 fragment addressed to the appliance itself; the local stack
     /// does not reassemble (ICMP echo requests larger than the MTU go unanswered).
     Fragment => "fragment",
+    /// An ARP reply addressed to us: it taught the neighbour table and needs
+    /// no answer (a consumed frame, not an error).
+    ArpConsumed => "arp_consumed",
 }
 
 /// Per-worker drop counters, one slot per [`DropReason`]. Single writer (the

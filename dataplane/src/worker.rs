@@ -4,6 +4,8 @@
 use crate::frame::Frame;
 use crate::snapshot::{Interface, Snapshot};
 use crate::stack;
+use crate::stack::garp::Announcer;
+use crate::stack::neigh::{NeighConfig, NeighTable, Released};
 use crate::time::Time;
 use crate::verdict::{DropCounters, DropReason, PortId, Verdict};
 use crate::wire::ethernet::{EtherType, EthernetFrame};
@@ -22,21 +24,44 @@ pub struct WorkerStats {
     pub drops: DropCounters,
 }
 
-/// One worker's dataplane state.
+/// One worker's dataplane state. `H` is the DPDK shell's handle for a packet
+/// parked in the neighbour table while its next hop is resolved (an mbuf
+/// owner); the dataplane never looks inside it. [`Worker::new`] uses `()`.
+///
+/// Worker 0 also announces the appliance's addresses with gratuitous ARP
+/// (at start-up, and for addresses a new snapshot adds); one announcer is
+/// enough for the link, so the others stay quiet.
 #[derive(Debug)]
-pub struct Worker {
+pub struct Worker<H = ()> {
     id: u16,
     snapshot: Arc<Snapshot>,
     stats: WorkerStats,
+    neigh: NeighTable<H>,
+    announcer: Announcer,
 }
 
 impl Worker {
-    /// Worker number `id` running `snapshot`.
+    /// Worker number `id` running `snapshot`, with a default neighbour table.
     pub fn new(id: u16, snapshot: Arc<Snapshot>) -> Self {
+        Worker::with_neigh(id, snapshot, NeighConfig::default())
+    }
+}
+
+impl<H> Worker<H> {
+    /// Worker number `id` running `snapshot`, with a neighbour table sized
+    /// by `neigh` (all of it allocated here).
+    pub fn with_neigh(id: u16, snapshot: Arc<Snapshot>, neigh: NeighConfig) -> Self {
+        let mut announcer = Announcer::new();
+        if id == 0 {
+            // Due at the epoch: goes out on the first poll, whatever the clock.
+            announcer.announce_all(Time::ZERO, &snapshot);
+        }
         Worker {
             id,
             snapshot,
             stats: WorkerStats::default(),
+            neigh: NeighTable::new(neigh),
+            announcer,
         }
     }
 
@@ -52,6 +77,10 @@ impl Worker {
 
     /// Swaps in a new snapshot (between bursts).
     pub fn set_snapshot(&mut self, snapshot: Arc<Snapshot>) {
+        if self.id == 0 {
+            self.announcer
+                .announce_changes(Time::ZERO, &self.snapshot, &snapshot);
+        }
         self.snapshot = snapshot;
     }
 
@@ -60,14 +89,47 @@ impl Worker {
         &self.stats
     }
 
+    /// The neighbour table.
+    pub fn neigh(&self) -> &NeighTable<H> {
+        &self.neigh
+    }
+
+    /// The neighbour table, to resolve next hops and park packets.
+    pub fn neigh_mut(&mut self) -> &mut NeighTable<H> {
+        &mut self.neigh
+    }
+
+    /// Writes the next frame the worker itself wants to send (an ARP request
+    /// for a next hop, a gratuitous ARP) into `buf` (at least 60 bytes): the
+    /// port and length, or `None` when nothing is due. Call until `None` once
+    /// per poll loop.
+    pub fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<(PortId, usize)> {
+        self.neigh
+            .poll_transmit(now, &self.snapshot, buf)
+            .or_else(|| self.announcer.poll_transmit(now, &self.snapshot, buf))
+    }
+
+    /// The next parked packet to send (next hop resolved: rewrite its
+    /// Ethernet destination with [`stack::neigh::set_next_hop`]) or free.
+    pub fn poll_released(&mut self) -> Option<Released<H>> {
+        self.neigh.poll_released()
+    }
+
+    /// When [`Worker::poll_transmit`] next has work, if ever.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        match (self.neigh.poll_timeout(), self.announcer.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Processes one frame received on `rx_port` at `now`, rewriting it in
     /// place, and says what to do with it.
     pub fn process(&mut self, now: Time, rx_port: PortId, frame: &mut Frame<'_>) -> Verdict {
-        let _ = now;
         self.stats.rx_frames += 1;
         let verdict = match self.snapshot.interface(rx_port) {
             None => Verdict::Drop(DropReason::UnknownPort),
-            Some(iface) => match ethernet_input(iface, frame) {
+            Some(iface) => match ethernet_input(&mut self.neigh, now, iface, frame) {
                 Ok(()) => Verdict::Transmit { port: rx_port },
                 Err(reason) => Verdict::Drop(reason),
             },
@@ -83,7 +145,12 @@ impl Worker {
 
 /// Dispatches on the ethertype. `Ok(())`: the frame holds an answer for the
 /// port it came in on.
-fn ethernet_input(iface: &Interface, frame: &mut Frame<'_>) -> Result<(), DropReason> {
+fn ethernet_input<H>(
+    neigh: &mut NeighTable<H>,
+    now: Time,
+    iface: &Interface,
+    frame: &mut Frame<'_>,
+) -> Result<(), DropReason> {
     let eth = EthernetFrame::new_checked(frame.data())?;
     let dst = eth.dst_addr();
     // Unicast to another station (a promiscuous port, a flooding switch):
@@ -93,7 +160,10 @@ fn ethernet_input(iface: &Interface, frame: &mut Frame<'_>) -> Result<(), DropRe
     }
     let l2_len = eth.header_len();
     match eth.ethertype() {
-        EtherType::ARP => stack::arp::input(iface, l2_len, frame),
+        EtherType::ARP => {
+            stack::arp::learn(neigh, now, iface, l2_len, frame.data());
+            stack::arp::input(iface, l2_len, frame)
+        }
         EtherType::IPV4 => ipv4_input(iface, l2_len, frame),
         _ => Err(DropReason::UnknownEthertype),
     }
@@ -133,20 +203,22 @@ mod tests {
     const OUR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
 
     fn worker() -> Worker {
-        let snapshot = Snapshot {
-            generation: 1,
-            interfaces: vec![Interface {
-                port: 3,
-                name: "lb0".into(),
-                mac: OUR_MAC,
-                mtu: 1500,
-                addrs: vec![
-                    Ipv4Cidr::new(Ipv4Addr::new(10, 0, 0, 2), 24).unwrap(),
-                    Ipv4Cidr::new(Ipv4Addr::new(192, 0, 2, 10), 32).unwrap(),
-                ],
-            }],
-        };
-        Worker::new(0, Arc::new(snapshot))
+        worker_numbered(1)
+    }
+
+    fn worker_numbered(id: u16) -> Worker {
+        let interfaces = vec![Interface {
+            port: 3,
+            name: "lb0".into(),
+            mac: OUR_MAC,
+            mtu: 1500,
+            addrs: vec![
+                Ipv4Cidr::new(Ipv4Addr::new(10, 0, 0, 2), 24).unwrap(),
+                Ipv4Cidr::new(Ipv4Addr::new(192, 0, 2, 10), 32).unwrap(),
+            ],
+        }];
+        let snapshot = Snapshot::new(1, interfaces, &[]).unwrap();
+        Worker::new(id, Arc::new(snapshot))
     }
 
     fn process(w: &mut Worker, port: PortId, bytes: &[u8]) -> (Verdict, Vec<u8>) {
@@ -188,6 +260,84 @@ mod tests {
             hex("525400123456 020000000002 8100 0064 0806
                  0001 0800 06 04 0002 020000000002 c000020a 525400123456 0a000001")
         );
+    }
+
+    #[test]
+    fn arp_teaches_the_neighbour_table() {
+        use crate::stack::neigh::{NeighState, Resolve};
+        let mut w = worker();
+        let cip = Ipv4Addr::new(10, 0, 0, 1);
+        let cmac = MacAddr([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
+        process(&mut w, 3, &hex(ARP_REQ));
+        assert_eq!(w.neigh().get(3, cip), Some((NeighState::Stale, cmac)));
+        // Resolving an unknown next hop parks the packet and asks for it.
+        let rip = Ipv4Addr::new(10, 0, 0, 10);
+        assert_eq!(
+            w.neigh_mut().resolve(Time::ZERO, 3, rip, ()),
+            Resolve::Queued
+        );
+        let mut buf = [0u8; 64];
+        let (port, n) = w.poll_transmit(Time::ZERO, &mut buf).unwrap();
+        assert_eq!((port, n), (3, 60));
+        assert_eq!(
+            &buf[..42],
+            &hex("ffffffffffff 020000000002 0806
+                  0001 0800 06 04 0001 020000000002 0a000002 000000000000 0a00000a")[..]
+        );
+        // Its reply (to our MAC) releases the packet.
+        let reply = hex("020000000002 5254000000aa 0806
+            0001 0800 06 04 0002 5254000000aa 0a00000a 020000000002 0a000002");
+        assert_eq!(
+            process(&mut w, 3, &reply).0,
+            Verdict::Drop(DropReason::ArpConsumed)
+        );
+        let rmac = MacAddr([0x52, 0x54, 0, 0, 0, 0xaa]);
+        assert_eq!(
+            w.poll_released(),
+            Some(Released::Send {
+                port: 3,
+                mac: rmac,
+                handle: ()
+            })
+        );
+        assert_eq!(w.poll_timeout(), Some(Time::from_secs(30)));
+    }
+
+    #[test]
+    fn worker_zero_announces_its_addresses() {
+        let mut w = worker_numbered(0);
+        let mut buf = [0u8; 60];
+        assert_eq!(w.poll_timeout(), Some(Time::ZERO));
+        let now = Time::from_secs(100);
+        let mut announced = Vec::new();
+        while let Some((port, n)) = w.poll_transmit(now, &mut buf) {
+            assert_eq!((port, n), (3, 60));
+            assert_eq!(&buf[28..32], &buf[38..42]); // sender = target address
+            announced.push(Ipv4Addr::new(buf[28], buf[29], buf[30], buf[31]));
+        }
+        assert_eq!(
+            announced,
+            [Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(192, 0, 2, 10)]
+        );
+        assert_eq!(w.poll_timeout(), Some(Time::from_secs(102)));
+
+        // A new snapshot with one more address while the second round is
+        // still pending: the series restarts now with all three (the merge
+        // re-announces the unfinished ones rather than track rounds apiece).
+        let mut next = (**w.snapshot()).clone();
+        next.generation = 2;
+        next.interfaces[0]
+            .addrs
+            .push(Ipv4Cidr::new(Ipv4Addr::new(192, 0, 2, 11), 32).unwrap());
+        w.set_snapshot(Arc::new(next));
+        let mut count = 0;
+        while w.poll_transmit(Time::from_secs(101), &mut buf).is_some() {
+            count += 1;
+        }
+        assert_eq!(count, 3);
+        assert_eq!(w.poll_timeout(), Some(Time::from_secs(103)));
+        // Other workers stay quiet.
+        assert_eq!(worker().poll_transmit(now, &mut buf), None);
     }
 
     #[test]

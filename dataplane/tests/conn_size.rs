@@ -49,7 +49,10 @@ fn check<A: ConnAddr>(capacity: u32, limit: f64) -> f64 {
         real as f64 / n as f64,
         wheel as f64 / n as f64,
     );
-    assert!(per_conn <= limit, "{per_conn:.1} B per conn is over {limit}");
+    assert!(
+        per_conn <= limit,
+        "{per_conn:.1} B per conn is over {limit}"
+    );
     per_conn
 }
 

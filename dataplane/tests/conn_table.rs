@@ -34,14 +34,23 @@ fn conn(fwd: Fwd, i: u32) -> NewConn<Ipv4Addr> {
 }
 
 fn in_key(n: &NewConn<Ipv4Addr>) -> Tuple<Ipv4Addr> {
-    Tuple { proto: n.proto, saddr: n.caddr, sport: n.cport, daddr: n.vaddr, dport: n.vport }
+    Tuple {
+        proto: n.proto,
+        saddr: n.caddr,
+        sport: n.cport,
+        daddr: n.vaddr,
+        dport: n.vport,
+    }
 }
 
 fn table(capacity: u32) -> ConnTable<Ipv4Addr> {
     ConnTable::new(TableConfig {
         capacity,
         seed: 0x1234,
-        wheel: WheelConfig { tick_shift: 20, slots: 1024 },
+        wheel: WheelConfig {
+            tick_shift: 20,
+            slots: 1024,
+        },
         start: Time::ZERO,
     })
     .unwrap()
@@ -56,7 +65,13 @@ fn nat_conn_is_found_from_both_directions_then_removed() {
     let hit = t.lookup(&in_key(&n)).unwrap();
     assert_eq!((hit.id, hit.dir), (id, Dir::In));
     // The reply of a NAT conn: RIP:rport -> CIP:cport.
-    let reply = Tuple { proto: Proto::Tcp, saddr: RIP, sport: 8080, daddr: n.caddr, dport: n.cport };
+    let reply = Tuple {
+        proto: Proto::Tcp,
+        saddr: RIP,
+        sport: 8080,
+        daddr: n.caddr,
+        dport: n.cport,
+    };
     let hit = t.lookup(&reply).unwrap();
     assert_eq!((hit.id, hit.dir), (id, Dir::Out));
     assert_eq!(t.get(id).unwrap().real(), (RIP, 8080));
@@ -75,15 +90,30 @@ fn fullnat_reply_goes_to_the_lip_and_dr_has_no_out_tuple() {
     let mut t = table(16);
     let f = conn(Fwd::FullNat, 1);
     let fid = t.insert(&f, Time::ZERO, &cfg).unwrap();
-    let reply = Tuple { proto: Proto::Tcp, saddr: RIP, sport: 8080, daddr: LIP, dport: f.lport };
-    assert_eq!(t.lookup(&reply).map(|h| (h.id, h.dir)), Some((fid, Dir::Out)));
+    let reply = Tuple {
+        proto: Proto::Tcp,
+        saddr: RIP,
+        sport: 8080,
+        daddr: LIP,
+        dport: f.lport,
+    };
+    assert_eq!(
+        t.lookup(&reply).map(|h| (h.id, h.dir)),
+        Some((fid, Dir::Out))
+    );
     // A NAT-style reply to the client does not match a FullNAT conn.
     assert!(t.lookup(&in_key(&f).reversed()).is_none());
 
     let d = conn(Fwd::Dr, 2);
     let did = t.insert(&d, Time::ZERO, &cfg).unwrap();
     assert_eq!(t.lookup(&in_key(&d)).map(|h| h.id), Some(did));
-    let dr_reply = Tuple { proto: Proto::Tcp, saddr: RIP, sport: 8080, daddr: d.caddr, dport: d.cport };
+    let dr_reply = Tuple {
+        proto: Proto::Tcp,
+        saddr: RIP,
+        sport: 8080,
+        daddr: d.caddr,
+        dport: d.cport,
+    };
     assert!(t.lookup(&dr_reply).is_none());
     assert_eq!(t.index_len(), 3);
 }
@@ -96,7 +126,10 @@ fn taken_tuples_are_refused_and_counted() {
     t.insert(&a, Time::ZERO, &cfg).unwrap();
     assert_eq!(t.insert(&a, Time::ZERO, &cfg), Err(InsertError::Exists));
     // Another client, same LIP:lport towards the same RS: the out tuple clashes.
-    let b = NewConn { caddr: Ipv4Addr::new(203, 0, 113, 9), ..a };
+    let b = NewConn {
+        caddr: Ipv4Addr::new(203, 0, 113, 9),
+        ..a
+    };
     assert_eq!(t.insert(&b, Time::ZERO, &cfg), Err(InsertError::Exists));
     assert_eq!(t.stats().exists, 2);
     assert_eq!(t.len(), 1);
@@ -109,19 +142,27 @@ fn full_table_refuses_new_conns_and_keeps_old_ones() {
     let mut ids = Vec::new();
     for i in 0..100 {
         let id = t.insert(&conn(Fwd::Nat, i), Time::ZERO, &cfg).unwrap();
-        t.on_packet(id, Dir::In, TcpFlags::SYN, Time::ZERO, &cfg).unwrap();
-        t.on_packet(id, Dir::In, TcpFlags::ACK, Time::ZERO, &cfg).unwrap();
+        t.on_packet(id, Dir::In, TcpFlags::SYN, Time::ZERO, &cfg)
+            .unwrap();
+        t.on_packet(id, Dir::In, TcpFlags::ACK, Time::ZERO, &cfg)
+            .unwrap();
         ids.push(id);
     }
     for i in 100..110 {
-        assert_eq!(t.insert(&conn(Fwd::Nat, i), Time::ZERO, &cfg), Err(InsertError::Full));
+        assert_eq!(
+            t.insert(&conn(Fwd::Nat, i), Time::ZERO, &cfg),
+            Err(InsertError::Full)
+        );
     }
     assert_eq!(t.stats().full, 10);
     assert_eq!(t.len(), 100);
     for (i, id) in (0..100).zip(&ids) {
         let hit = t.lookup(&in_key(&conn(Fwd::Nat, i))).unwrap();
         assert_eq!(hit.id, *id);
-        assert_eq!(t.get(*id).unwrap().state(), ConnState::Tcp(TcpState::Established));
+        assert_eq!(
+            t.get(*id).unwrap().state(),
+            ConnState::Tcp(TcpState::Established)
+        );
     }
 }
 
@@ -133,7 +174,6 @@ fn capacity_never_grows_under_churn() {
     let bytes = t.memory_bytes();
     let index = t.index_bytes();
     let mut live = std::collections::VecDeque::new();
-    let mut next = 0u32;
     // Fill, then churn 20 capacities' worth of conns at a full table, the
     // pattern that leaves tombstones in an open-addressing index.
     for round in 0..(cap * 21) {
@@ -141,9 +181,10 @@ fn capacity_never_grows_under_churn() {
             let id = live.pop_front().unwrap();
             t.remove(id).unwrap();
         }
-        let id = t.insert(&conn(Fwd::FullNat, next), Time::ZERO, &cfg).unwrap();
+        let id = t
+            .insert(&conn(Fwd::FullNat, round), Time::ZERO, &cfg)
+            .unwrap();
         live.push_back(id);
-        next += 1;
         assert_eq!(t.index_bytes(), index);
     }
     assert_eq!(t.memory_bytes(), bytes);
@@ -177,26 +218,41 @@ fn conn_expires_after_its_timeout_unless_refreshed() {
     let mut t: ConnTable<Ipv4Addr> = ConnTable::new(TableConfig {
         capacity: 8,
         seed: 1,
-        wheel: WheelConfig { tick_shift: 0, slots: 1 << 12 },
+        wheel: WheelConfig {
+            tick_shift: 0,
+            slots: 1 << 12,
+        },
         start: Time::ZERO,
     })
     .unwrap();
     let idle = t.insert(&conn(Fwd::Nat, 1), Time::ZERO, &cfg).unwrap();
     let busy = t.insert(&conn(Fwd::Nat, 2), Time::ZERO, &cfg).unwrap();
     for id in [idle, busy] {
-        t.on_packet(id, Dir::In, TcpFlags::SYN, Time::ZERO, &cfg).unwrap();
-        t.on_packet(id, Dir::Out, TcpFlags::SYN | TcpFlags::ACK, Time::ZERO, &cfg).unwrap();
-        t.on_packet(id, Dir::In, TcpFlags::ACK, Time::ZERO, &cfg).unwrap();
+        t.on_packet(id, Dir::In, TcpFlags::SYN, Time::ZERO, &cfg)
+            .unwrap();
+        t.on_packet(
+            id,
+            Dir::Out,
+            TcpFlags::SYN | TcpFlags::ACK,
+            Time::ZERO,
+            &cfg,
+        )
+        .unwrap();
+        t.on_packet(id, Dir::In, TcpFlags::ACK, Time::ZERO, &cfg)
+            .unwrap();
     }
     // ESTABLISHED: 900 s. The busy conn sees a packet every 100 s.
     let mut gone = Vec::new();
     for step in 1..=9u64 {
         let now = Time::from_nanos(step * 100 * SEC - 1);
-        t.on_packet(busy, Dir::In, TcpFlags::ACK, now, &cfg).unwrap();
+        t.on_packet(busy, Dir::In, TcpFlags::ACK, now, &cfg)
+            .unwrap();
         t.expire(now, u32::MAX, |c| gone.push(c.client()));
         assert!(gone.is_empty(), "expired early at step {step}");
     }
-    t.expire(Time::from_nanos(900 * SEC - 1), u32::MAX, |c| gone.push(c.client()));
+    t.expire(Time::from_nanos(900 * SEC - 1), u32::MAX, |c| {
+        gone.push(c.client())
+    });
     assert!(gone.is_empty());
     let mut active_gone = Vec::new();
     t.expire(Time::from_nanos(900 * SEC), u32::MAX, |c| {
@@ -204,14 +260,24 @@ fn conn_expires_after_its_timeout_unless_refreshed() {
         active_gone.push(c.counted_active());
     });
     assert_eq!(gone, [(conn(Fwd::Nat, 1).caddr, conn(Fwd::Nat, 1).cport)]);
-    assert_eq!(active_gone, [true], "an ESTABLISHED conn leaves its dest's active count");
+    assert_eq!(
+        active_gone,
+        [true],
+        "an ESTABLISHED conn leaves its dest's active count"
+    );
     assert!(t.get(idle).is_none());
     assert!(t.get(busy).is_some());
     assert_eq!(t.stats().expired, 1);
     // The busy conn's last packet was at 900 s - 1 ns.
     let last = 900 * SEC - 1;
-    assert_eq!(t.expire(Time::from_nanos(last + 900 * SEC - 1), u32::MAX, |_| ()), 0);
-    assert_eq!(t.expire(Time::from_nanos(last + 900 * SEC), u32::MAX, |_| ()), 1);
+    assert_eq!(
+        t.expire(Time::from_nanos(last + 900 * SEC - 1), u32::MAX, |_| ()),
+        0
+    );
+    assert_eq!(
+        t.expire(Time::from_nanos(last + 900 * SEC), u32::MAX, |_| ()),
+        1
+    );
     assert!(t.is_empty());
 }
 
@@ -220,18 +286,28 @@ fn rst_shortens_the_deadline_at_once() {
     let cfg = ConnConfig::default();
     let mut t = table(8);
     let id = t.insert(&conn(Fwd::Nat, 1), Time::ZERO, &cfg).unwrap();
-    t.on_packet(id, Dir::In, TcpFlags::SYN, Time::ZERO, &cfg).unwrap();
-    t.on_packet(id, Dir::In, TcpFlags::ACK, Time::ZERO, &cfg).unwrap();
-    let tr = t.on_packet(id, Dir::Out, TcpFlags::RST, Time::from_secs(1), &cfg).unwrap();
+    t.on_packet(id, Dir::In, TcpFlags::SYN, Time::ZERO, &cfg)
+        .unwrap();
+    t.on_packet(id, Dir::In, TcpFlags::ACK, Time::ZERO, &cfg)
+        .unwrap();
+    let tr = t
+        .on_packet(id, Dir::Out, TcpFlags::RST, Time::from_secs(1), &cfg)
+        .unwrap();
     assert_eq!(tr.to, ConnState::Tcp(TcpState::Close));
     assert_eq!(tr.count, Some(CountChange::BecameInactive));
     assert_eq!(t.get(id).unwrap().expires(), Time::from_secs(11));
     // Gone within a tick (~1 ms here) of 11 s, not at the old 901 s.
-    assert_eq!(t.expire(Time::from_nanos(11 * SEC - 1), u32::MAX, |_| ()), 0);
+    assert_eq!(
+        t.expire(Time::from_nanos(11 * SEC - 1), u32::MAX, |_| ()),
+        0
+    );
     let mut counted_active = None;
-    assert_eq!(t.expire(Time::from_nanos(11 * SEC + 2_000_000), u32::MAX, |c| {
-        counted_active = Some(c.counted_active());
-    }), 1);
+    assert_eq!(
+        t.expire(Time::from_nanos(11 * SEC + 2_000_000), u32::MAX, |c| {
+            counted_active = Some(c.counted_active());
+        }),
+        1
+    );
     assert_eq!(counted_active, Some(false));
 }
 
@@ -250,6 +326,9 @@ fn expiry_work_per_call_is_bounded() {
         calls += 1;
         assert!(calls < 1000, "no progress");
     }
-    assert!(calls >= 40, "2000 conns cannot go in fewer than 40 calls of 50");
+    assert!(
+        calls >= 40,
+        "2000 conns cannot go in fewer than 40 calls of 50"
+    );
     assert_eq!(t.stats().expired, 2000);
 }

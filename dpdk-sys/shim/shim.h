@@ -20,6 +20,7 @@
 #include <rte_cycles.h>
 #include <rte_version.h>
 #include <rte_bus_vdev.h>
+#include <rte_eth_ring.h>
 
 uint16_t rvs_rte_eth_rx_burst(uint16_t port_id, uint16_t queue_id,
                               struct rte_mbuf **rx_pkts, uint16_t nb_pkts);

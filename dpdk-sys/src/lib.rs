@@ -40,9 +40,8 @@ pub use bindings::{
     rvs_rte_pktmbuf_append as rte_pktmbuf_append, rvs_rte_pktmbuf_free as rte_pktmbuf_free,
     rvs_rte_pktmbuf_headroom as rte_pktmbuf_headroom,
     rvs_rte_pktmbuf_prepend as rte_pktmbuf_prepend,
-    rvs_rte_pktmbuf_tailroom as rte_pktmbuf_tailroom,
-    rvs_rte_pktmbuf_trim as rte_pktmbuf_trim, rvs_rte_rdtsc as rte_rdtsc,
-    rvs_rte_ring_dequeue_burst as rte_ring_dequeue_burst,
+    rvs_rte_pktmbuf_tailroom as rte_pktmbuf_tailroom, rvs_rte_pktmbuf_trim as rte_pktmbuf_trim,
+    rvs_rte_rdtsc as rte_rdtsc, rvs_rte_ring_dequeue_burst as rte_ring_dequeue_burst,
     rvs_rte_ring_enqueue_burst as rte_ring_enqueue_burst,
 };
 

@@ -32,13 +32,16 @@ impl Eal {
         // EAL may keep pointers into argv for the life of the process (it
         // does for some options), so the strings are leaked: a few bytes, once.
         let mut argv: Vec<*mut c_char> = owned.into_iter().map(CString::into_raw).collect();
-        let argc = i32::try_from(argv.len()).map_err(|_| DpdkError::BadArgument("too many".into()))?;
+        let argc =
+            i32::try_from(argv.len()).map_err(|_| DpdkError::BadArgument("too many".into()))?;
         // SAFETY: argv holds argc valid NUL-terminated strings that are never
         // freed; EAL may permute the array, which we own and do not reuse.
         let rc = unsafe { dpdk_sys::rte_eal_init(argc, argv.as_mut_ptr()) };
         std::mem::forget(argv);
         if rc < 0 {
-            return Err(DpdkError::EalInit { reason: last_error() });
+            return Err(DpdkError::EalInit {
+                reason: last_error(),
+            });
         }
         Ok(Eal { _private: () })
     }
@@ -76,7 +79,10 @@ impl TscClock {
         // SAFETY: plain reads; EAL is started (the argument proves it), so the
         // TSC frequency has been measured.
         let (hz, start) = unsafe { (dpdk_sys::rte_get_tsc_hz(), dpdk_sys::rte_rdtsc()) };
-        TscClock { hz: hz.max(1), start }
+        TscClock {
+            hz: hz.max(1),
+            start,
+        }
     }
 
     /// Nanoseconds since the clock was made.

@@ -19,7 +19,9 @@ pub struct Scope<'env> {
 
 impl std::fmt::Debug for Scope<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scope").field("launched", &self.launched).finish()
+        f.debug_struct("Scope")
+            .field("launched", &self.launched)
+            .finish()
     }
 }
 
@@ -53,7 +55,10 @@ impl<'env> Scope<'env> {
         if rc != 0 {
             // SAFETY: the launch failed, so EAL never took `raw`; we still own it.
             drop(unsafe { Box::from_raw(raw) });
-            return Err(DpdkError::Launch { lcore, reason: strerror(rc) });
+            return Err(DpdkError::Launch {
+                lcore,
+                reason: strerror(rc),
+            });
         }
         self.launched.borrow_mut().push(lcore);
         Ok(())

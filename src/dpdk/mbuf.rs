@@ -161,7 +161,10 @@ unsafe impl Send for Burst {}
 
 impl Default for Burst {
     fn default() -> Self {
-        Burst { mbufs: [std::ptr::null_mut(); MAX_BURST], len: 0 }
+        Burst {
+            mbufs: [std::ptr::null_mut(); MAX_BURST],
+            len: 0,
+        }
     }
 }
 
@@ -223,7 +226,10 @@ impl Burst {
 
     /// The held mbufs, for a tx burst; call [`Burst::consumed`] after.
     pub(crate) fn held(&mut self) -> (*mut *mut dpdk_sys::rte_mbuf, u16) {
-        (self.mbufs.as_mut_ptr(), u16::try_from(self.len).unwrap_or(u16::MAX))
+        (
+            self.mbufs.as_mut_ptr(),
+            u16::try_from(self.len).unwrap_or(u16::MAX),
+        )
     }
 
     /// Records that the first `sent` mbufs were taken by the NIC and frees

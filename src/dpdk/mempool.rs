@@ -24,7 +24,11 @@ impl Mempool {
     /// A pool of `mbufs` buffers with `data_room` bytes each (headroom
     /// included) and a per-lcore cache of `cache`, on any NUMA socket.
     pub fn new(name: &str, mbufs: u32, cache: u32, data_room: u16) -> Result<Mempool, DpdkError> {
-        let err = |reason: String| DpdkError::Mempool { name: name.to_owned(), mbufs, reason };
+        let err = |reason: String| DpdkError::Mempool {
+            name: name.to_owned(),
+            mbufs,
+            reason,
+        };
         let cname = CString::new(name).map_err(|_| err("name contains NUL".into()))?;
         let socket = dpdk_sys::SOCKET_ID_ANY;
         // SAFETY: cname is a valid NUL-terminated string for the duration of
@@ -35,7 +39,10 @@ impl Mempool {
             dpdk_sys::rte_pktmbuf_pool_create(cname.as_ptr(), mbufs, cache, 0, data_room, socket)
         };
         NonNull::new(ptr)
-            .map(|ptr| Mempool { ptr, name: name.to_owned() })
+            .map(|ptr| Mempool {
+                ptr,
+                name: name.to_owned(),
+            })
             .ok_or_else(|| err(last_error()))
     }
 

@@ -11,6 +11,7 @@ mod lcore;
 mod mbuf;
 mod mempool;
 mod port;
+mod ring;
 
 pub use eal::{Eal, TscClock};
 pub use error::DpdkError;
@@ -18,3 +19,4 @@ pub use lcore::{scope, Scope};
 pub use mbuf::{Burst, Mbuf, MAX_BURST};
 pub use mempool::Mempool;
 pub use port::{LinkStatus, Port, PortStats, QueueHandle};
+pub use ring::Ring;

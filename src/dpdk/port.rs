@@ -2,9 +2,10 @@
 //! configured with one rx/tx queue pair per worker, started, stopped and
 //! closed on drop.
 
-use super::error::{strerror, DpdkError};
+use super::error::{last_error, strerror, DpdkError};
 use super::mbuf::Burst;
 use super::mempool::Mempool;
+use super::ring::Ring;
 use dataplane::addr::MacAddr;
 use std::ffi::{c_char, CStr, CString};
 
@@ -72,12 +73,56 @@ impl Port {
         let rc = unsafe { dpdk_sys::rte_vdev_init(cname.as_ptr(), cargs.as_ptr()) };
         if rc != 0 {
             let reason = match strerror(rc) {
-                r if rc == -libc::EEXIST || rc == libc::EEXIST => format!("{r} (device already exists)"),
-                r => format!("{r} (check the device name and its arguments; the driver logs why above)"),
+                r if rc == -libc::EEXIST || rc == libc::EEXIST => {
+                    format!("{r} (device already exists)")
+                }
+                r => format!(
+                    "{r} (check the device name and its arguments; the driver logs why above)"
+                ),
             };
-            return Err(DpdkError::Vdev { name: name.into(), args: args.into(), reason });
+            return Err(DpdkError::Vdev {
+                name: name.into(),
+                args: args.into(),
+                reason,
+            });
         }
         Self::find(name)
+    }
+
+    /// A port named `name` whose rx queue reads `rx` and whose tx queue
+    /// writes `tx` (the ring PMD): a NIC whose wire is in our hands, for
+    /// harnesses and tests.
+    pub fn from_rings(name: &str, rx: &Ring, tx: &Ring) -> Result<Port, DpdkError> {
+        let cname = c_string(name);
+        let mut rxq = [rx.as_ptr()];
+        let mut txq = [tx.as_ptr()];
+        // SAFETY: the name is a valid C string; the queue arrays hold one
+        // valid ring each and are only read during the call. The rings must
+        // outlive the port (the caller declares them before it).
+        let rc = unsafe {
+            dpdk_sys::rte_eth_from_rings(
+                cname.as_ptr(),
+                rxq.as_mut_ptr(),
+                1,
+                txq.as_mut_ptr(),
+                1,
+                0,
+            )
+        };
+        // It returns the new port's id.
+        match u16::try_from(rc) {
+            Ok(id) => Ok(Port {
+                id,
+                name: name.into(),
+                queues: 0,
+                started: false,
+            }),
+            Err(_) => Err(DpdkError::Vdev {
+                name: name.into(),
+                args: "rings".into(),
+                reason: last_error(),
+            }),
+        }
     }
 
     /// Takes the already probed port called `name` (a PCI address, or a vdev
@@ -90,11 +135,21 @@ impl Port {
         if rc != 0 {
             return Err(DpdkError::NoSuchPort(name.into()));
         }
-        Ok(Port { id, name: name.into(), queues: 0, started: false })
+        Ok(Port {
+            id,
+            name: name.into(),
+            queues: 0,
+            started: false,
+        })
     }
 
     fn err(&self, op: &'static str, rc: i32) -> DpdkError {
-        DpdkError::Port { port: self.id, name: self.name.clone(), op, reason: strerror(rc) }
+        DpdkError::Port {
+            port: self.id,
+            name: self.name.clone(),
+            op,
+            reason: strerror(rc),
+        }
     }
 
     /// DPDK port id.
@@ -156,13 +211,22 @@ impl Port {
             // rx_conf means the driver's defaults; the pool outlives the port
             // (declared before it in rvsd, see Mempool's doc).
             let rc = unsafe {
-                dpdk_sys::rte_eth_rx_queue_setup(self.id, q, nrx, socket, std::ptr::null(), pool.as_ptr())
+                dpdk_sys::rte_eth_rx_queue_setup(
+                    self.id,
+                    q,
+                    nrx,
+                    socket,
+                    std::ptr::null(),
+                    pool.as_ptr(),
+                )
             };
             if rc != 0 {
                 return Err(self.err("rx queue setup", rc));
             }
             // SAFETY: as above, NULL tx_conf means defaults.
-            let rc = unsafe { dpdk_sys::rte_eth_tx_queue_setup(self.id, q, ntx, socket, std::ptr::null()) };
+            let rc = unsafe {
+                dpdk_sys::rte_eth_tx_queue_setup(self.id, q, ntx, socket, std::ptr::null())
+            };
             if rc != 0 {
                 return Err(self.err("tx queue setup", rc));
             }
@@ -218,9 +282,15 @@ impl Port {
         // SAFETY: valid port id, valid out pointer.
         let rc = unsafe { dpdk_sys::rte_eth_link_get_nowait(self.id, &mut l) };
         if rc != 0 {
-            return LinkStatus { up: false, speed_mbps: 0 };
+            return LinkStatus {
+                up: false,
+                speed_mbps: 0,
+            };
         }
-        LinkStatus { up: l.link_status() != 0, speed_mbps: l.link_speed }
+        LinkStatus {
+            up: l.link_status() != 0,
+            speed_mbps: l.link_speed,
+        }
     }
 
     /// Basic counters.
@@ -247,7 +317,9 @@ impl Port {
     pub fn xstats(&self) -> Vec<(String, u64)> {
         // SAFETY: a NULL array with size 0 asks for the count only.
         let n = unsafe { dpdk_sys::rte_eth_xstats_get_names(self.id, std::ptr::null_mut(), 0) };
-        let Ok(n) = u32::try_from(n) else { return Vec::new() };
+        let Ok(n) = u32::try_from(n) else {
+            return Vec::new();
+        };
         let len = usize::try_from(n).unwrap_or(0);
         let mut names = vec![dpdk_sys::rte_eth_xstat_name::default(); len];
         let mut values = vec![dpdk_sys::rte_eth_xstat::default(); len];
@@ -274,7 +346,10 @@ impl Port {
 
     /// A handle for queue `queue`, or None past the configured count.
     pub fn queue(&self, queue: u16) -> Option<QueueHandle> {
-        (queue < self.queues).then_some(QueueHandle { port: self.id, queue })
+        (queue < self.queues).then_some(QueueHandle {
+            port: self.id,
+            queue,
+        })
     }
 }
 

@@ -36,7 +36,11 @@ pub fn must(args: &[&str]) -> String {
 /// Fails the test unless it runs as root (namespaces need it).
 pub fn require_root() {
     let uid = must(&["id", "-u"]);
-    assert_eq!(uid.trim(), "0", "network-namespace tests must run as root (sudo)");
+    assert_eq!(
+        uid.trim(),
+        "0",
+        "network-namespace tests must run as root (sudo)"
+    );
 }
 
 /// A set of namespaces owned by one test. Dropping it deletes them (and with
@@ -64,10 +68,14 @@ impl Netns {
     /// checksum offload off (a veth peer may otherwise hand out packets with
     /// unfinished checksums).
     pub fn veth(&self, a: &str, ns_a: &str, b: &str, ns_b: &str) {
-        must(&["ip", "link", "add", a, "netns", ns_a, "type", "veth", "peer", "name", b, "netns", ns_b]);
+        must(&[
+            "ip", "link", "add", a, "netns", ns_a, "type", "veth", "peer", "name", b, "netns", ns_b,
+        ]);
         for (dev, ns) in [(a, ns_a), (b, ns_b)] {
             must(&["ip", "-n", ns, "link", "set", dev, "up"]);
-            let _ = run(&["ip", "netns", "exec", ns, "ethtool", "-K", dev, "tx", "off", "rx", "off"]);
+            let _ = run(&[
+                "ip", "netns", "exec", ns, "ethtool", "-K", dev, "tx", "off", "rx", "off",
+            ]);
         }
     }
 
@@ -82,7 +90,11 @@ impl Netns {
     pub fn mac(&self, ns: &str, dev: &str) -> String {
         let out = must(&["ip", "-n", ns, "-o", "link", "show", dev]);
         let after = out.split("link/ether ").nth(1).expect("an Ethernet device");
-        after.split_whitespace().next().unwrap_or_default().to_owned()
+        after
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 
@@ -111,7 +123,8 @@ impl Rvsd {
     /// Writes `config` to a temporary file and starts rvsd on it inside `ns`
     /// (or in the current namespace when `ns` is None).
     pub fn start(ns: Option<&str>, tag: &str, config: &str) -> Rvsd {
-        let config_path = std::env::temp_dir().join(format!("rvs-test-{tag}-{}.ron", std::process::id()));
+        let config_path =
+            std::env::temp_dir().join(format!("rvs-test-{tag}-{}.ron", std::process::id()));
         std::fs::write(&config_path, config).expect("write config");
         let cfg = config_path.to_string_lossy().into_owned();
         let mut cmd = match ns {
@@ -135,8 +148,14 @@ impl Rvsd {
             .expect("spawn rvsd");
         let (tx, lines) = mpsc::channel();
         for stream in [
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -150,7 +169,12 @@ impl Rvsd {
                 }
             });
         }
-        Rvsd { child: Some(child), lines, log: Vec::new(), config_path }
+        Rvsd {
+            child: Some(child),
+            lines,
+            log: Vec::new(),
+            config_path,
+        }
     }
 
     /// Waits (at most `limit`) for a log line containing `needle`. Returns
@@ -161,7 +185,10 @@ impl Rvsd {
             return true;
         }
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left.min(Duration::from_millis(200))) {
+            match self
+                .lines
+                .recv_timeout(left.min(Duration::from_millis(200)))
+            {
                 Ok(line) => {
                     let hit = line.contains(needle);
                     self.log.push(line);

@@ -250,14 +250,23 @@ fn version_mismatch_is_reported() {
 
 #[test]
 fn ipvsadm_error_wording() {
-    assert_eq!(AdminError::ServiceExists.to_string(), "Service already exists");
+    assert_eq!(
+        AdminError::ServiceExists.to_string(),
+        "Service already exists"
+    );
     assert_eq!(
         AdminError::SchedulerNotFound.to_string(),
         "Scheduler or persistence engine not found"
     );
     assert_eq!(AdminError::NoSuchService.to_string(), "No such service");
-    assert_eq!(AdminError::ServiceNotDefined.to_string(), "Service not defined");
-    assert_eq!(AdminError::DestExists.to_string(), "Destination already exists");
+    assert_eq!(
+        AdminError::ServiceNotDefined.to_string(),
+        "Service not defined"
+    );
+    assert_eq!(
+        AdminError::DestExists.to_string(),
+        "Destination already exists"
+    );
     assert_eq!(AdminError::NoSuchDest.to_string(), "No such destination");
 }
 
@@ -299,10 +308,7 @@ fn truncated_frames_are_refused() {
 #[test]
 fn malformed_payloads_are_refused() {
     let frame = |payload: &[u8]| {
-        let mut v = u32::try_from(payload.len())
-            .unwrap()
-            .to_be_bytes()
-            .to_vec();
+        let mut v = u32::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
         v.extend_from_slice(payload);
         v
     };
@@ -319,7 +325,10 @@ fn malformed_payloads_are_refused() {
         b"(version: 1, request: AddService(()))",
     ] {
         let res = read_frame::<_, RequestEnvelope>(&mut Cursor::new(frame(bad)));
-        assert!(matches!(res, Err(FrameError::Malformed(_))), "{bad:?}: {res:?}");
+        assert!(
+            matches!(res, Err(FrameError::Malformed(_))),
+            "{bad:?}: {res:?}"
+        );
     }
 }
 

@@ -159,7 +159,13 @@ mod tests {
     use super::*;
 
     fn t4(sa: [u8; 4], sp: u16, da: [u8; 4], dp: u16) -> Tuple<Ipv4Addr> {
-        Tuple { proto: Proto::Tcp, saddr: sa.into(), sport: sp, daddr: da.into(), dport: dp }
+        Tuple {
+            proto: Proto::Tcp,
+            saddr: sa.into(),
+            sport: sp,
+            daddr: da.into(),
+            dport: dp,
+        }
     }
 
     #[test]
@@ -195,7 +201,10 @@ mod tests {
             t4([10, 0, 0, 1], 1234, [192, 0, 2, 2], 80),
             t4([10, 0, 0, 1], 1234, [192, 0, 2, 1], 81),
             t.reversed(),
-            Tuple { proto: Proto::Udp, ..t },
+            Tuple {
+                proto: Proto::Udp,
+                ..t
+            },
         ];
         for v in variants {
             assert_ne!(v.hash_with(&seed), h, "{v:?}");

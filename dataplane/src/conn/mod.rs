@@ -339,7 +339,10 @@ mod tests {
         // NAT reply: RS -> client.
         let out = nat.tuple(Dir::Out);
         assert_eq!((out.saddr, out.sport), (Ipv4Addr::new(10, 2, 0, 5), 8080));
-        assert_eq!((out.daddr, out.dport), (Ipv4Addr::new(198, 51, 100, 7), 40000));
+        assert_eq!(
+            (out.daddr, out.dport),
+            (Ipv4Addr::new(198, 51, 100, 7), 40000)
+        );
         // FullNAT reply: RS -> LIP.
         let out = Conn::new(&new(Fwd::FullNat), Time::ZERO).tuple(Dir::Out);
         assert_eq!((out.daddr, out.dport), (Ipv4Addr::new(10, 1, 0, 1), 5000));

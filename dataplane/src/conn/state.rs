@@ -289,7 +289,11 @@ const TCP_STATES_DOS: Table = [
 
 /// The next TCP state after a packet with `flags` in direction `dir`.
 pub fn tcp_next(secure_tcp: bool, dir: StateDir, flags: TcpFlags, state: TcpState) -> TcpState {
-    let table = if secure_tcp { &TCP_STATES_DOS } else { &TCP_STATES };
+    let table = if secure_tcp {
+        &TCP_STATES_DOS
+    } else {
+        &TCP_STATES
+    };
     match flags.event() {
         Some(ev) => table[dir as usize][ev as usize][state.index()],
         // tcp_state_idx < 0: set_tcp_state keeps its initial IP_VS_TCP_S_CLOSE.
@@ -313,7 +317,11 @@ impl Default for Timeouts {
     /// 60, 30, 120, 120 s), UDP 300 s (`udp_timeouts`), ICMP 60 s (the
     /// `icmp_timeouts` of IPVS's ICMP protocol).
     fn default() -> Self {
-        Timeouts { tcp: [2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120], udp: 300, icmp: 60 }
+        Timeouts {
+            tcp: [2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120],
+            udp: 300,
+            icmp: 60,
+        }
     }
 }
 
@@ -334,7 +342,11 @@ impl Timeouts {
 
     /// The three values `ipvsadm -L --timeout` shows: tcp, tcpfin, udp.
     pub fn shown(&self) -> (u32, u32, u32) {
-        (self.tcp[TcpState::Established.index()], self.tcp[TcpState::FinWait.index()], self.udp)
+        (
+            self.tcp[TcpState::Established.index()],
+            self.tcp[TcpState::FinWait.index()],
+            self.udp,
+        )
     }
 
     /// Sets the timeout of one TCP state, in seconds (the per-state sysctls).
@@ -431,7 +443,12 @@ pub(crate) fn step(
         }
     }
     *state = to;
-    Transition { from, to, timeout_nanos: cfg.timeouts.nanos(to), count }
+    Transition {
+        from,
+        to,
+        timeout_nanos: cfg.timeouts.nanos(to),
+        count,
+    }
 }
 
 #[cfg(test)]

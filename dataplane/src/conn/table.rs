@@ -118,7 +118,12 @@ fn rehash<A: ConnAddr>(slab: &[Conn<A>], seed: &HashSeed, v: u32) -> u64 {
 impl<A: ConnAddr> ConnTable<A> {
     /// A table for `capacity` conns with the default wheel, clock at zero.
     pub fn with_capacity(capacity: u32, seed: u64) -> Result<Self, TableConfigError> {
-        Self::new(TableConfig { capacity, seed, wheel: WheelConfig::default(), start: Time::ZERO })
+        Self::new(TableConfig {
+            capacity,
+            seed,
+            wheel: WheelConfig::default(),
+            start: Time::ZERO,
+        })
     }
 
     /// A table as configured. All memory is allocated (and touched) here.
@@ -131,7 +136,10 @@ impl<A: ConnAddr> ConnTable<A> {
         let mut slab = vec![Conn::EMPTY; cap];
         // Free list in index order, so a fresh table fills from slot 0.
         for (i, c) in slab.iter_mut().enumerate() {
-            let next = u32::try_from(i + 1).ok().filter(|&n| n < cfg.capacity).unwrap_or(NIL);
+            let next = u32::try_from(i + 1)
+                .ok()
+                .filter(|&n| n < cfg.capacity)
+                .unwrap_or(NIL);
             c.link_mut().set_free_next(next);
         }
         let index = HashTable::with_capacity(cap * 4 + 2);
@@ -196,7 +204,10 @@ impl<A: ConnAddr> ConnTable<A> {
             })
             .map(|&v| {
                 let (idx, dir) = decode(v);
-                Hit { id: ConnId(idx), dir }
+                Hit {
+                    id: ConnId(idx),
+                    dir,
+                }
             })
     }
 
@@ -256,7 +267,8 @@ impl<A: ConnAddr> ConnTable<A> {
         let idx = self.free;
         let mut conn = Conn::new(new, now);
         conn.set_expires(Time::from_nanos(
-            now.as_nanos().saturating_add(cfg.timeouts.nanos(conn.state())),
+            now.as_nanos()
+                .saturating_add(cfg.timeouts.nanos(conn.state())),
         ));
         let in_key = conn.tuple(Dir::In);
         let in_hash = in_key.hash_with(&self.seed);
@@ -273,9 +285,11 @@ impl<A: ConnAddr> ConnTable<A> {
         self.free = self.slab[idx as usize].link().free_next();
         self.slab[idx as usize] = conn;
         let (slab, seed) = (&self.slab, &self.seed);
-        self.index.insert_unique(in_hash, encode(idx, Dir::In), |&v| rehash(slab, seed, v));
+        self.index
+            .insert_unique(in_hash, encode(idx, Dir::In), |&v| rehash(slab, seed, v));
         if let Some((_, h)) = out {
-            self.index.insert_unique(h, encode(idx, Dir::Out), |&v| rehash(slab, seed, v));
+            self.index
+                .insert_unique(h, encode(idx, Dir::Out), |&v| rehash(slab, seed, v));
         }
         debug_assert_eq!(self.index.allocation_size(), self.index_bytes, "index grew");
         self.wheel.schedule(&mut self.slab, idx);
@@ -299,7 +313,9 @@ impl<A: ConnAddr> ConnTable<A> {
     ) -> Option<Transition> {
         let conn = self.slab.get_mut(id.0 as usize).filter(|c| c.in_use())?;
         let tr = conn.transition(dir, tcp, cfg);
-        conn.set_expires(Time::from_nanos(now.as_nanos().saturating_add(tr.timeout_nanos)));
+        conn.set_expires(Time::from_nanos(
+            now.as_nanos().saturating_add(tr.timeout_nanos),
+        ));
         self.wheel.schedule(&mut self.slab, id.0);
         Some(tr)
     }
@@ -394,8 +410,13 @@ mod tests {
     fn fills_slots_in_order_and_reuses_freed_ones() {
         let cfg = ConnConfig::default();
         let mut t = ConnTable::with_capacity(4, 9).unwrap();
-        let ids: Vec<_> = (0..4).map(|i| t.insert(&nat(i), Time::ZERO, &cfg).unwrap()).collect();
-        assert_eq!(ids.iter().map(|i| i.index()).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        let ids: Vec<_> = (0..4)
+            .map(|i| t.insert(&nat(i), Time::ZERO, &cfg).unwrap())
+            .collect();
+        assert_eq!(
+            ids.iter().map(|i| i.index()).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
         t.remove(ids[2]).unwrap();
         assert_eq!(t.insert(&nat(9), Time::ZERO, &cfg).unwrap().index(), 2);
         assert_eq!(t.remove(ConnId(7)), None);

@@ -39,7 +39,11 @@ pub struct TimerLink {
 
 impl TimerLink {
     /// An unlinked entry.
-    pub const UNLINKED: TimerLink = TimerLink { prev: NIL, next: NIL, tick: 0 };
+    pub const UNLINKED: TimerLink = TimerLink {
+        prev: NIL,
+        next: NIL,
+        tick: 0,
+    };
 
     /// True while the conn is on one of the wheel's lists.
     pub const fn is_linked(&self) -> bool {
@@ -83,7 +87,10 @@ impl Default for WheelConfig {
     /// 16.8 ms ticks, 32768 slots: a lap of 550 s, so an ESTABLISHED conn
     /// (900 s) is looked at about twice per timeout, for 128 KiB of heads.
     fn default() -> Self {
-        WheelConfig { tick_shift: 24, slots: 1 << 15 }
+        WheelConfig {
+            tick_shift: 24,
+            slots: 1 << 15,
+        }
     }
 }
 
@@ -165,7 +172,11 @@ impl TimerWheel {
         let head_mark = HEAD | list as u32;
         #[allow(clippy::cast_possible_truncation)] // keeping the low 32 bits is the format
         let tick = tick as u32;
-        *slab[idx as usize].link_mut() = TimerLink { prev: head_mark, next: old, tick };
+        *slab[idx as usize].link_mut() = TimerLink {
+            prev: head_mark,
+            next: old,
+            tick,
+        };
         self.heads[list] = idx;
     }
 
@@ -292,7 +303,13 @@ mod tests {
     }
 
     fn slab(n: usize) -> Vec<Entry> {
-        vec![Entry { link: TimerLink::UNLINKED, expires: Time::ZERO }; n]
+        vec![
+            Entry {
+                link: TimerLink::UNLINKED,
+                expires: Time::ZERO
+            };
+            n
+        ]
     }
 
     fn drain(w: &mut TimerWheel, s: &mut [Entry], now: Time) -> Vec<u32> {
@@ -309,15 +326,34 @@ mod tests {
 
     #[test]
     fn rejects_bad_shapes() {
-        let bad = WheelConfig { tick_shift: 10, slots: 3 };
-        assert_eq!(TimerWheel::new(bad, Time::ZERO).unwrap_err(), WheelConfigError::BadSlots);
-        let bad = WheelConfig { tick_shift: 63, slots: 4 };
-        assert_eq!(TimerWheel::new(bad, Time::ZERO).unwrap_err(), WheelConfigError::BadTickShift);
+        let bad = WheelConfig {
+            tick_shift: 10,
+            slots: 3,
+        };
+        assert_eq!(
+            TimerWheel::new(bad, Time::ZERO).unwrap_err(),
+            WheelConfigError::BadSlots
+        );
+        let bad = WheelConfig {
+            tick_shift: 63,
+            slots: 4,
+        };
+        assert_eq!(
+            TimerWheel::new(bad, Time::ZERO).unwrap_err(),
+            WheelConfigError::BadTickShift
+        );
     }
 
     #[test]
     fn exact_with_nanosecond_ticks() {
-        let mut w = TimerWheel::new(WheelConfig { tick_shift: 0, slots: 64 }, Time::ZERO).unwrap();
+        let mut w = TimerWheel::new(
+            WheelConfig {
+                tick_shift: 0,
+                slots: 64,
+            },
+            Time::ZERO,
+        )
+        .unwrap();
         let mut s = slab(3);
         for (i, at) in [(0u32, 1000u64), (1, 1001), (2, 5_000_000)] {
             s[i as usize].expires = Time::from_nanos(at);
@@ -332,7 +368,10 @@ mod tests {
 
     #[test]
     fn coarse_ticks_never_early_at_most_one_tick_late() {
-        let cfg = WheelConfig { tick_shift: 20, slots: 16 }; // ~1 ms ticks, 16 ms lap
+        let cfg = WheelConfig {
+            tick_shift: 20,
+            slots: 16,
+        }; // ~1 ms ticks, 16 ms lap
         let tick = 1u64 << 20;
         let mut w = TimerWheel::new(cfg, Time::ZERO).unwrap();
         let mut s = slab(1);
@@ -341,7 +380,10 @@ mod tests {
         w.schedule(&mut s, 0);
         let mut t = 0;
         while t < deadline {
-            assert!(drain(&mut w, &mut s, Time::from_nanos(t)).is_empty(), "early at {t}");
+            assert!(
+                drain(&mut w, &mut s, Time::from_nanos(t)).is_empty(),
+                "early at {t}"
+            );
             t += 100_000;
         }
         let mut fired = None;
@@ -358,7 +400,10 @@ mod tests {
 
     #[test]
     fn refreshed_entries_do_not_expire_and_earlier_deadlines_move() {
-        let cfg = WheelConfig { tick_shift: 20, slots: 8 };
+        let cfg = WheelConfig {
+            tick_shift: 20,
+            slots: 8,
+        };
         let mut w = TimerWheel::new(cfg, Time::ZERO).unwrap();
         let mut s = slab(2);
         s[0].expires = Time::from_nanos(10 * MS);
@@ -387,7 +432,10 @@ mod tests {
 
     #[test]
     fn budget_bounds_work_and_resumes() {
-        let cfg = WheelConfig { tick_shift: 10, slots: 1024 };
+        let cfg = WheelConfig {
+            tick_shift: 10,
+            slots: 1024,
+        };
         let mut w = TimerWheel::new(cfg, Time::ZERO).unwrap();
         let mut s = slab(1000);
         for i in 0..1000u32 {
@@ -417,7 +465,14 @@ mod tests {
 
     #[test]
     fn unlink_from_head_middle_and_tail() {
-        let mut w = TimerWheel::new(WheelConfig { tick_shift: 0, slots: 4 }, Time::ZERO).unwrap();
+        let mut w = TimerWheel::new(
+            WheelConfig {
+                tick_shift: 0,
+                slots: 4,
+            },
+            Time::ZERO,
+        )
+        .unwrap();
         let mut s = slab(4);
         for i in 0..4 {
             s[i as usize].expires = Time::from_nanos(8); // all in one slot

@@ -76,8 +76,15 @@ impl ConnCounts {
     /// Counters for `workers` workers and dest slots `0..slots`, all zero.
     pub fn new(workers: usize, slots: usize) -> Self {
         let lines_per_row = slots.div_ceil(CELLS_PER_LINE).max(1);
-        let lines = (0..workers * lines_per_row).map(|_| Line::default()).collect();
-        ConnCounts { workers, slots, lines_per_row, lines }
+        let lines = (0..workers * lines_per_row)
+            .map(|_| Line::default())
+            .collect();
+        ConnCounts {
+            workers,
+            slots,
+            lines_per_row,
+            lines,
+        }
     }
 
     /// Number of workers.
@@ -94,7 +101,9 @@ impl ConnCounts {
         if worker >= self.workers || slot >= self.slots {
             return None;
         }
-        let line = self.lines.get(worker * self.lines_per_row + slot / CELLS_PER_LINE)?;
+        let line = self
+            .lines
+            .get(worker * self.lines_per_row + slot / CELLS_PER_LINE)?;
         line.0.get(slot % CELLS_PER_LINE)
     }
 
@@ -148,7 +157,10 @@ impl ConnCounts {
                 i += u64::from(wi);
             }
         }
-        (u32::try_from(a).unwrap_or(u32::MAX), u32::try_from(i).unwrap_or(u32::MAX))
+        (
+            u32::try_from(a).unwrap_or(u32::MAX),
+            u32::try_from(i).unwrap_or(u32::MAX),
+        )
     }
 
     /// Service-wide active + inactive of `slot`, what the thresholds of
@@ -181,7 +193,10 @@ impl CountedDests<'_> {
 
 impl DestSet for CountedDests<'_> {
     fn len(&self) -> usize {
-        self.weights.len().min(self.overloaded.len()).min(self.slots.len())
+        self.weights
+            .len()
+            .min(self.overloaded.len())
+            .min(self.slots.len())
     }
     fn weight(&self, i: usize) -> u32 {
         self.weights.get(i).copied().unwrap_or(0)

@@ -63,7 +63,12 @@ impl<V: Copy + Default> DaddrTable<V> {
     pub fn with_geometry(bits: u32, ways: usize, max_size: usize) -> Self {
         let bits = bits.clamp(1, 16);
         let ways = ways.max(1);
-        let empty = Slot { addr: IpAddr::from([0u8; 4]), lastuse: Time::ZERO, used: false, val: V::default() };
+        let empty = Slot {
+            addr: IpAddr::from([0u8; 4]),
+            lastuse: Time::ZERO,
+            used: false,
+            val: V::default(),
+        };
         DaddrTable {
             slots: vec![empty; ways << bits].into_boxed_slice(),
             bits,
@@ -102,13 +107,18 @@ impl<V: Copy + Default> DaddrTable<V> {
     /// The entry for `addr`: its value and last use.
     pub fn get(&self, addr: &IpAddr) -> Option<(&V, Time)> {
         let r = self.bucket_range(self.bucket_of(addr));
-        self.slots[r].iter().find(|s| s.used && s.addr == *addr).map(|s| (&s.val, s.lastuse))
+        self.slots[r]
+            .iter()
+            .find(|s| s.used && s.addr == *addr)
+            .map(|s| (&s.val, s.lastuse))
     }
 
     /// The entry for `addr`, mutable, with its `lastuse` set to `now`.
     pub fn touch(&mut self, addr: &IpAddr, now: Time) -> Option<&mut V> {
         let r = self.bucket_range(self.bucket_of(addr));
-        let s = self.slots[r].iter_mut().find(|s| s.used && s.addr == *addr)?;
+        let s = self.slots[r]
+            .iter_mut()
+            .find(|s| s.used && s.addr == *addr)?;
         s.lastuse = now;
         Some(&mut s.val)
     }
@@ -130,7 +140,12 @@ impl<V: Copy + Default> DaddrTable<V> {
         if !slot.used {
             self.entries += 1;
         }
-        *slot = Slot { addr, lastuse: now, used: true, val };
+        *slot = Slot {
+            addr,
+            lastuse: now,
+            used: true,
+            val,
+        };
     }
 
     /// Apply `f` to every entry; entries for which it answers `false` go.

@@ -22,7 +22,13 @@ impl DhTable {
     /// `ip_vs_dh_reassign`: bucket `i` gets dest `i mod n`.
     pub fn build(dests: &[DestSpec]) -> DhTable {
         let buckets = (0..DH_TAB_SIZE)
-            .map(|i| if dests.is_empty() { NO_DEST } else { u16::try_from(i % dests.len()).unwrap_or(NO_DEST) })
+            .map(|i| {
+                if dests.is_empty() {
+                    NO_DEST
+                } else {
+                    u16::try_from(i % dests.len()).unwrap_or(NO_DEST)
+                }
+            })
             .collect();
         DhTable { buckets }
     }
@@ -42,7 +48,9 @@ mod tests {
 
     #[test]
     fn buckets_dealt_round_robin() {
-        let dests: Vec<_> = (1..=3).map(|i| DestSpec::new([10, 0, 0, i].into(), 80, 9)).collect();
+        let dests: Vec<_> = (1..=3)
+            .map(|i| DestSpec::new([10, 0, 0, i].into(), 80, 9))
+            .collect();
         let t = DhTable::build(&dests);
         assert_eq!(&t.buckets[..7], &[0, 1, 2, 0, 1, 2, 0]);
     }

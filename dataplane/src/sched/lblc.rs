@@ -36,7 +36,10 @@ pub struct LblcTable {
 impl LblcTable {
     /// An empty table; `expiration` is the `lblc_expiration` sysctl.
     pub fn new(expiration: Duration) -> Self {
-        LblcTable { table: DaddrTable::new(), expiration }
+        LblcTable {
+            table: DaddrTable::new(),
+            expiration,
+        }
     }
 
     /// An empty table of the given geometry (see
@@ -61,7 +64,12 @@ impl LblcTable {
     }
 
     /// `ip_vs_lblc_schedule`.
-    pub fn pick<D: DestSet + ?Sized>(&mut self, dests: &D, daddr: &IpAddr, now: Time) -> Option<usize> {
+    pub fn pick<D: DestSet + ?Sized>(
+        &mut self,
+        dests: &D,
+        daddr: &IpAddr,
+        now: Time,
+    ) -> Option<usize> {
         if let Some(&mut d) = self.table.touch(daddr, now) {
             let d = usize::from(d);
             // "Available" in the kernel: the dest still belongs to the service.
@@ -87,12 +95,14 @@ impl LblcTable {
     /// removed dests go (the kernel would find them unavailable and replace
     /// them on next use).
     pub fn remap(&mut self, map: impl Fn(usize) -> Option<usize>) {
-        self.table.retain(|d| match map(usize::from(*d)).and_then(|n| u16::try_from(n).ok()) {
-            Some(n) => {
-                *d = n;
-                true
-            }
-            None => false,
-        });
+        self.table.retain(
+            |d| match map(usize::from(*d)).and_then(|n| u16::try_from(n).ok()) {
+                Some(n) => {
+                    *d = n;
+                    true
+                }
+                None => false,
+            },
+        );
     }
 }

@@ -35,7 +35,9 @@ pub struct DestSetEntry {
 impl DestSetEntry {
     /// The members, newest first.
     pub fn members(&self) -> impl Iterator<Item = usize> + '_ {
-        self.members[..usize::from(self.len)].iter().map(|&m| usize::from(m))
+        self.members[..usize::from(self.len)]
+            .iter()
+            .map(|&m| usize::from(m))
     }
 
     /// `ip_vs_dest_set_insert` with `check`: add `d` at the front unless it
@@ -56,7 +58,10 @@ impl DestSetEntry {
     /// `ip_vs_dest_set_erase`.
     fn erase(&mut self, d: usize, now: Time) {
         let len = usize::from(self.len);
-        if let Some(pos) = self.members[..len].iter().position(|&m| usize::from(m) == d) {
+        if let Some(pos) = self.members[..len]
+            .iter()
+            .position(|&m| usize::from(m) == d)
+        {
             self.members.copy_within(pos + 1..len, pos);
             self.len -= 1;
             self.lastmod = now;
@@ -66,7 +71,9 @@ impl DestSetEntry {
     /// `ip_vs_dest_set_min`: the weighted least-loaded member that is not
     /// overloaded (first with weight > 0 seeds the search).
     fn min<D: DestSet + ?Sized>(&self, dests: &D) -> Option<usize> {
-        let mut it = self.members().filter(|&d| d < dests.len() && !dests.overloaded(d));
+        let mut it = self
+            .members()
+            .filter(|&d| d < dests.len() && !dests.overloaded(d));
         let mut least = it.by_ref().find(|&d| dests.weight(d) > 0)?;
         let mut loh = dests.overhead(least);
         for d in it {
@@ -87,7 +94,9 @@ impl DestSetEntry {
         for d in it {
             let doh = dests.overhead(d);
             // moh/mw < doh/dw  <=>  moh*dw < doh*mw, with mw, dw > 0.
-            if moh * u64::from(dests.weight(d)) < doh * u64::from(dests.weight(most)) && dests.weight(d) > 0 {
+            if moh * u64::from(dests.weight(d)) < doh * u64::from(dests.weight(most))
+                && dests.weight(d) > 0
+            {
                 most = d;
                 moh = doh;
             }
@@ -106,7 +115,10 @@ pub struct LblcrTable {
 impl LblcrTable {
     /// An empty table; `expiration` is the `lblcr_expiration` sysctl.
     pub fn new(expiration: Duration) -> Self {
-        LblcrTable { table: DaddrTable::new(), expiration }
+        LblcrTable {
+            table: DaddrTable::new(),
+            expiration,
+        }
     }
 
     /// An empty table of the given geometry.
@@ -120,7 +132,12 @@ impl LblcrTable {
     }
 
     /// `ip_vs_lblcr_schedule`.
-    pub fn pick<D: DestSet + ?Sized>(&mut self, dests: &D, daddr: &IpAddr, now: Time) -> Option<usize> {
+    pub fn pick<D: DestSet + ?Sized>(
+        &mut self,
+        dests: &D,
+        daddr: &IpAddr,
+        now: Time,
+    ) -> Option<usize> {
         let expiration = self.expiration;
         if let Some(set) = self.table.touch(daddr, now) {
             let dest = set.min(dests);
@@ -155,7 +172,11 @@ impl LblcrTable {
     /// emptied sets go.
     pub fn remap(&mut self, map: impl Fn(usize) -> Option<usize>) {
         self.table.retain(|set| {
-            let mut out = DestSetEntry { len: 0, members: [0; SET_CAP], lastmod: set.lastmod };
+            let mut out = DestSetEntry {
+                len: 0,
+                members: [0; SET_CAP],
+                lastmod: set.lastmod,
+            };
             for m in set.members() {
                 if let Some(n) = map(m).and_then(|n| u16::try_from(n).ok()) {
                     out.members[usize::from(out.len)] = n;

@@ -20,7 +20,9 @@ use super::{addr_fold, gcd, DestSet, DestSpec, SchedError, SchedFlags, SchedKey,
 
 /// The table sizes the kernel offers (`primes[]`), indexed by
 /// `CONFIG_IP_VS_MH_TAB_INDEX - 8`.
-pub const MH_TABLE_PRIMES: [u32; 10] = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071];
+pub const MH_TABLE_PRIMES: [u32; 10] = [
+    251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071,
+];
 
 /// The kernel's default table size (`CONFIG_IP_VS_MH_TAB_INDEX` = 12).
 pub const MH_TABLE_SIZE_DEFAULT: u32 = 4093;
@@ -101,7 +103,9 @@ fn hsiphash(key: (u64, u64), v: u32) -> u32 {
 
 /// `ip_vs_mh_hashkey`.
 fn hashkey(addr: &core::net::IpAddr, port: u16, key: (u64, u64), offset: u32) -> u32 {
-    let v = offset.wrapping_add(u32::from(port)).wrapping_add(addr_fold(addr));
+    let v = offset
+        .wrapping_add(u32::from(port))
+        .wrapping_add(addr_fold(addr));
     hsiphash(key, v)
 }
 
@@ -109,17 +113,27 @@ fn hashkey(addr: &core::net::IpAddr, port: u16, key: (u64, u64), offset: u32) ->
 /// `dests` in list order (`ip_vs_mh_permutate` + `ip_vs_mh_populate`).
 /// Control core only: it allocates and costs O(size) or more.
 pub fn build_mh_table(dests: &[DestSpec], size: u32) -> Result<MhTable, SchedError> {
-    let index = MH_TABLE_PRIMES.iter().position(|&p| p == size).ok_or(SchedError::BadMhTableSize(size))?;
+    let index = MH_TABLE_PRIMES
+        .iter()
+        .position(|&p| p == size)
+        .ok_or(SchedError::BadMhTableSize(size))?;
     // IP_VS_MH_TAB_SIZE fits any target's usize.
     let slots = size as usize;
     let max = slots.min(super::MAX_DESTS);
     if dests.len() > max {
-        return Err(SchedError::TooManyDests { dests: dests.len(), max });
+        return Err(SchedError::TooManyDests {
+            dests: dests.len(),
+            max,
+        });
     }
     let mut lookup = vec![NO_DEST; slots].into_boxed_slice();
 
     // ip_vs_mh_gcd_weight over last_weight, and ip_vs_mh_shift_weight.
-    let g = dests.iter().map(|d| d.last_weight).filter(|&w| w > 0).fold(0, |g, w| if g > 0 { gcd(w, g) } else { w });
+    let g = dests
+        .iter()
+        .map(|d| d.last_weight)
+        .filter(|&w| w > 0)
+        .fold(0, |g, w| if g > 0 { gcd(w, g) } else { w });
     if g == 0 {
         // No dests, or all last weights zero: an empty table.
         return Ok(MhTable { size, lookup });
@@ -145,7 +159,11 @@ pub fn build_mh_table(dests: &[DestSpec], size: u32) -> Result<MhTable, SchedErr
                 0 => u32::from(lw != 0),
                 t => t,
             };
-            Setup { perm: offset, skip, turns }
+            Setup {
+                perm: offset,
+                skip,
+                turns,
+            }
         })
         .collect();
 
@@ -194,7 +212,9 @@ impl MhTable {
 
     /// The dest index in each slot (`None` for an empty table).
     pub fn slots(&self) -> impl Iterator<Item = Option<usize>> + '_ {
-        self.lookup.iter().map(|&d| (d != NO_DEST).then_some(usize::from(d)))
+        self.lookup
+            .iter()
+            .map(|&d| (d != NO_DEST).then_some(usize::from(d)))
     }
 
     fn slot(&self, hash: u32) -> Option<usize> {
@@ -212,7 +232,12 @@ impl MhTable {
     /// `ip_vs_mh_schedule`: the hashed dest if it is available; with
     /// `mh-fallback`, else the first available dest found by rehashing with
     /// offsets from the original slot on.
-    pub fn pick<D: DestSet + ?Sized>(&self, dests: &D, key: &SchedKey, flags: SchedFlags) -> Option<usize> {
+    pub fn pick<D: DestSet + ?Sized>(
+        &self,
+        dests: &D,
+        key: &SchedKey,
+        flags: SchedFlags,
+    ) -> Option<usize> {
         let port = if flags.port() { key.cport } else { 0 };
         let usable = |i: usize| i < dests.len() && dests.available(i);
         let ihash = hashkey(&key.caddr, port, HASH1, 0) % self.size;
@@ -245,13 +270,21 @@ mod tests {
         use core::hash::Hasher;
         for len in [0usize, 3, 4, 7, 8, 9, 15, 16, 33] {
             let msg: Vec<u8> = (0..len).map(|i| u8::try_from(i).unwrap()).collect();
-            let mut h = std::hash::SipHasher::new_with_keys(0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908);
+            let mut h =
+                std::hash::SipHasher::new_with_keys(0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908);
             h.write(&msg);
-            assert_eq!(siphash::<2, 4>(0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908, &msg), h.finish(), "len {len}");
+            assert_eq!(
+                siphash::<2, 4>(0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908, &msg),
+                h.finish(),
+                "len {len}"
+            );
         }
         // Reference SipHash-2-4 vector (paper, appendix A): 15-byte message.
         let msg: Vec<u8> = (0..15).collect();
-        assert_eq!(siphash::<2, 4>(0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908, &msg), 0xa129_ca61_49be_45e5);
+        assert_eq!(
+            siphash::<2, 4>(0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908, &msg),
+            0xa129_ca61_49be_45e5
+        );
     }
 
     #[test]
@@ -271,15 +304,26 @@ mod tests {
         assert_eq!(per.iter().sum::<u32>(), 4093);
         // Turns 1, 2, 0, 1 per round of 4 slots: shares 1:2:0:1 up to the
         // last, partial round.
-        assert!(per[1].abs_diff(2 * per[0]) <= 2 && per[0].abs_diff(per[3]) <= 1, "{per:?}");
+        assert!(
+            per[1].abs_diff(2 * per[0]) <= 2 && per[0].abs_diff(per[3]) <= 1,
+            "{per:?}"
+        );
     }
 
     #[test]
     fn bad_size_and_empty() {
-        assert_eq!(build_mh_table(&[], 4000), Err(SchedError::BadMhTableSize(4000)));
+        assert_eq!(
+            build_mh_table(&[], 4000),
+            Err(SchedError::BadMhTableSize(4000))
+        );
         let t = build_mh_table(&[], 251).unwrap();
         assert!(t.slots().all(|s| s.is_none()));
-        let many: Vec<_> = (0..252u32).map(|i| DestSpec::new(core::net::Ipv4Addr::from(i).into(), 1, 1)).collect();
-        assert!(matches!(build_mh_table(&many, 251), Err(SchedError::TooManyDests { .. })));
+        let many: Vec<_> = (0..252u32)
+            .map(|i| DestSpec::new(core::net::Ipv4Addr::from(i).into(), 1, 1))
+            .collect();
+        assert!(matches!(
+            build_mh_table(&many, 251),
+            Err(SchedError::TooManyDests { .. })
+        ));
     }
 }

@@ -81,7 +81,12 @@ pub struct DestSpec {
 impl DestSpec {
     /// A dest with `last_weight == weight`, as when it is first added.
     pub const fn new(addr: IpAddr, port: u16, weight: u32) -> Self {
-        DestSpec { addr, port, weight, last_weight: weight }
+        DestSpec {
+            addr,
+            port,
+            weight,
+            last_weight: weight,
+        }
     }
 }
 
@@ -105,7 +110,14 @@ pub struct DestView {
 impl DestView {
     /// An idle, not overloaded dest.
     pub const fn new(addr: IpAddr, port: u16, weight: u32) -> Self {
-        DestView { addr, port, weight, active: 0, inactive: 0, overloaded: false }
+        DestView {
+            addr,
+            port,
+            weight,
+            active: 0,
+            inactive: 0,
+            overloaded: false,
+        }
     }
 
     /// The control-side identity of this dest.
@@ -312,7 +324,10 @@ impl SchedFlags {
             };
             if let Some(only) = only {
                 if only != kind {
-                    return Err(SchedError::IncompatibleFlag { flag: name.to_owned(), kind });
+                    return Err(SchedError::IncompatibleFlag {
+                        flag: name.to_owned(),
+                        kind,
+                    });
                 }
             }
             flags = flags.union(flag);
@@ -328,7 +343,11 @@ impl SchedFlags {
             _ => ["flag-1", "flag-2", "flag-3"],
         };
         let bits = self.0;
-        names.into_iter().enumerate().filter(move |(i, _)| bits & (1 << i) != 0).map(|(_, n)| n)
+        names
+            .into_iter()
+            .enumerate()
+            .filter(move |(i, _)| bits & (1 << i) != 0)
+            .map(|(_, n)| n)
     }
 }
 
@@ -376,7 +395,10 @@ impl fmt::Display for SchedError {
                  sh-fallback, sh-port, mh-fallback or mh-port"
             ),
             SchedError::IncompatibleFlag { flag, kind } => {
-                write!(f, "scheduler flag \"{flag}\" does not apply to scheduler {kind}")
+                write!(
+                    f,
+                    "scheduler flag \"{flag}\" does not apply to scheduler {kind}"
+                )
             }
             SchedError::BadMhTableSize(size) => write!(
                 f,
@@ -384,7 +406,10 @@ impl fmt::Display for SchedError {
                 mh::MH_TABLE_PRIMES
             ),
             SchedError::TooManyDests { dests, max } => {
-                write!(f, "{dests} dests is more than this scheduler can hold ({max})")
+                write!(
+                    f,
+                    "{dests} dests is more than this scheduler can hold ({max})"
+                )
             }
         }
     }
@@ -454,7 +479,10 @@ impl SchedSeed {
     /// the service's dest-list order). Allocates; control core only.
     pub fn new(config: SchedConfig, dests: &[DestSpec]) -> Result<SchedSeed, SchedError> {
         if dests.len() > MAX_DESTS {
-            return Err(SchedError::TooManyDests { dests: dests.len(), max: MAX_DESTS });
+            return Err(SchedError::TooManyDests {
+                dests: dests.len(),
+                max: MAX_DESTS,
+            });
         }
         let table = match config.kind {
             SchedKind::Sh => SeedTable::Sh(sh::ShTable::build(dests)),
@@ -462,7 +490,11 @@ impl SchedSeed {
             SchedKind::Mh => SeedTable::Mh(mh::build_mh_table(dests, config.mh_table_size)?),
             _ => SeedTable::None,
         };
-        Ok(SchedSeed { config, dests: dests.into(), table })
+        Ok(SchedSeed {
+            config,
+            dests: dests.into(),
+            table,
+        })
     }
 
     /// The configuration this seed was built from.
@@ -532,7 +564,11 @@ impl Scheduler {
     /// a snapshot is installed, never per packet).
     pub fn new(seed: Arc<SchedSeed>, worker: u16) -> Scheduler {
         let state = State::new(&seed, worker);
-        Scheduler { seed, state, worker }
+        Scheduler {
+            seed,
+            state,
+            worker,
+        }
     }
 
     /// The seed in use.
@@ -550,9 +586,17 @@ impl Scheduler {
     ///   entries for dests that still exist).
     /// - Otherwise: fresh state, as `ipvsadm -E -s` gives.
     pub fn carry_over(self, new: Arc<SchedSeed>) -> Scheduler {
-        let Scheduler { seed: old, state, worker } = self;
+        let Scheduler {
+            seed: old,
+            state,
+            worker,
+        } = self;
         if Arc::ptr_eq(&old, &new) || *old == *new {
-            return Scheduler { seed: new, state, worker };
+            return Scheduler {
+                seed: new,
+                state,
+                worker,
+            };
         }
         if old.config != new.config {
             return Scheduler::new(new, worker);
@@ -574,13 +618,22 @@ impl Scheduler {
             }
             other @ (State::Stateless | State::Twos(_)) => other,
         };
-        Scheduler { seed: new, state, worker }
+        Scheduler {
+            seed: new,
+            state,
+            worker,
+        }
     }
 
     /// Pick a dest for a new conn with `key`, or `None` when no dest is
     /// available. `dests` must describe the seed's dest list (same length,
     /// same order); if it does not, indices out of range are never returned.
-    pub fn pick<D: DestSet + ?Sized>(&mut self, dests: &D, key: &SchedKey, now: Time) -> Option<usize> {
+    pub fn pick<D: DestSet + ?Sized>(
+        &mut self,
+        dests: &D,
+        key: &SchedKey,
+        now: Time,
+    ) -> Option<usize> {
         let flags = self.seed.config.flags;
         let pick = match (&mut self.state, &self.seed.table) {
             (State::Rr(s), _) => s.pick(dests),
@@ -619,7 +672,8 @@ impl Scheduler {
 /// Where dest `i` of `old` sits in `new`, by address and port.
 fn remap_index(old: &[DestSpec], new: &[DestSpec], i: usize) -> Option<usize> {
     let d = old.get(i)?;
-    new.iter().position(|n| n.addr == d.addr && n.port == d.port)
+    new.iter()
+        .position(|n| n.addr == d.addr && n.port == d.port)
 }
 
 /// Greatest common divisor (the kernel's `gcd()` from `lib/math/gcd.c`).
@@ -664,7 +718,10 @@ mod tests {
         let err = "wlcx".parse::<SchedKind>().unwrap_err();
         assert_eq!(err, SchedError::UnknownScheduler("wlcx".into()));
         let msg = err.to_string();
-        assert!(msg.contains("\"wlcx\"") && msg.contains("twos") && msg.contains("mh"), "{msg}");
+        assert!(
+            msg.contains("\"wlcx\"") && msg.contains("twos") && msg.contains("mh"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -673,14 +730,26 @@ mod tests {
         assert!(f.fallback() && f.port());
         let f = SchedFlags::parse("mh-port", SchedKind::Mh).unwrap();
         assert!(!f.fallback() && f.port());
-        assert_eq!(SchedFlags::parse("flag-1", SchedKind::Mh).unwrap(), SchedFlags::FLAG1);
-        assert_eq!(SchedFlags::parse("", SchedKind::Rr).unwrap(), SchedFlags::NONE);
+        assert_eq!(
+            SchedFlags::parse("flag-1", SchedKind::Mh).unwrap(),
+            SchedFlags::FLAG1
+        );
+        assert_eq!(
+            SchedFlags::parse("", SchedKind::Rr).unwrap(),
+            SchedFlags::NONE
+        );
         assert!(matches!(
             SchedFlags::parse("sh-port", SchedKind::Mh),
             Err(SchedError::IncompatibleFlag { .. })
         ));
-        assert!(matches!(SchedFlags::parse("sh-bogus", SchedKind::Sh), Err(SchedError::UnknownFlag(_))));
-        let names: Vec<_> = SchedFlags::FLAG1.union(SchedFlags::FLAG2).names(SchedKind::Mh).collect();
+        assert!(matches!(
+            SchedFlags::parse("sh-bogus", SchedKind::Sh),
+            Err(SchedError::UnknownFlag(_))
+        ));
+        let names: Vec<_> = SchedFlags::FLAG1
+            .union(SchedFlags::FLAG2)
+            .names(SchedKind::Mh)
+            .collect();
         assert_eq!(names, ["mh-fallback", "mh-port"]);
     }
 
@@ -693,7 +762,10 @@ mod tests {
     #[test]
     fn v6_fold_xors_words() {
         let a: IpAddr = "1:2:3:4:5:6:7:8".parse().unwrap();
-        assert_eq!(addr_fold(&a), 0x0001_0002 ^ 0x0003_0004 ^ 0x0005_0006 ^ 0x0007_0008);
+        assert_eq!(
+            addr_fold(&a),
+            0x0001_0002 ^ 0x0003_0004 ^ 0x0005_0006 ^ 0x0007_0008
+        );
         let b: IpAddr = "10.0.0.1".parse().unwrap();
         assert_eq!(addr_fold(&b), 0x0a00_0001);
     }

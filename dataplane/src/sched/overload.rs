@@ -48,7 +48,10 @@ mod tests {
 
     #[test]
     fn hysteresis_with_lower_threshold() {
-        let t = Thresholds { upper: 10, lower: 5 };
+        let t = Thresholds {
+            upper: 10,
+            lower: 5,
+        };
         assert!(!t.after_bind(false, 9));
         assert!(t.after_bind(false, 10));
         assert!(t.after_unbind(true, 9));
@@ -70,10 +73,31 @@ mod tests {
 
     #[test]
     fn edit_clears_when_raised_or_removed() {
-        let old = Thresholds { upper: 10, lower: 0 };
-        assert!(!Thresholds::after_edit(old, Thresholds { upper: 20, lower: 0 }, true));
+        let old = Thresholds {
+            upper: 10,
+            lower: 0,
+        };
+        assert!(!Thresholds::after_edit(
+            old,
+            Thresholds {
+                upper: 20,
+                lower: 0
+            },
+            true
+        ));
         assert!(!Thresholds::after_edit(old, Thresholds::default(), true));
-        assert!(Thresholds::after_edit(old, Thresholds { upper: 10, lower: 3 }, true));
-        assert!(Thresholds::after_edit(old, Thresholds { upper: 5, lower: 0 }, true));
+        assert!(Thresholds::after_edit(
+            old,
+            Thresholds {
+                upper: 10,
+                lower: 3
+            },
+            true
+        ));
+        assert!(Thresholds::after_edit(
+            old,
+            Thresholds { upper: 5, lower: 0 },
+            true
+        ));
     }
 }

@@ -43,7 +43,9 @@ impl RrState {
     /// (`ip_vs_rr_del_dest` keeps the walk going from where it was); back to
     /// the head when that dest is gone.
     pub fn remap(self, map: impl Fn(usize) -> Option<usize>) -> Self {
-        RrState { last: self.last.and_then(map) }
+        RrState {
+            last: self.last.and_then(map),
+        }
     }
 }
 

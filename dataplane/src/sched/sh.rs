@@ -52,11 +52,20 @@ impl ShTable {
     /// The dest index in bucket `b`, if any.
     fn bucket(&self, b: u32) -> Option<usize> {
         // b is masked to 8 bits by `hashkey`: in range on every target.
-        self.buckets.get(b as usize).copied().filter(|&d| d != NO_DEST).map(usize::from)
+        self.buckets
+            .get(b as usize)
+            .copied()
+            .filter(|&d| d != NO_DEST)
+            .map(usize::from)
     }
 
     /// `ip_vs_sh_schedule`: hash `caddr` (and `cport` with `sh-port`).
-    pub fn pick<D: DestSet + ?Sized>(&self, dests: &D, key: &SchedKey, flags: SchedFlags) -> Option<usize> {
+    pub fn pick<D: DestSet + ?Sized>(
+        &self,
+        dests: &D,
+        key: &SchedKey,
+        flags: SchedFlags,
+    ) -> Option<usize> {
         let port = if flags.port() { key.cport } else { 0 };
         let usable = |i: usize| i < dests.len() && dests.available(i);
         let ihash = hashkey(key, port, 0);

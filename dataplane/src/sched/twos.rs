@@ -19,7 +19,13 @@ pub struct XorShift64 {
 impl XorShift64 {
     /// A generator from `seed` (any value; zero is replaced by a constant).
     pub const fn new(seed: u64) -> Self {
-        XorShift64 { state: if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed } }
+        XorShift64 {
+            state: if seed == 0 {
+                0x9E37_79B9_7F4A_7C15
+            } else {
+                seed
+            },
+        }
     }
 
     /// The generator of `worker` for a service seeded with `seed`: seeds
@@ -50,7 +56,10 @@ impl XorShift64 {
 /// `ip_vs_twos_schedule`.
 pub fn pick<D: DestSet + ?Sized>(dests: &D, rng: &mut XorShift64) -> Option<usize> {
     let n = dests.len();
-    let total: u64 = (0..n).filter(|&i| dests.available(i)).map(|i| u64::from(dests.weight(i))).sum();
+    let total: u64 = (0..n)
+        .filter(|&i| dests.available(i))
+        .map(|i| u64::from(dests.weight(i)))
+        .sum();
     if total == 0 {
         return None;
     }

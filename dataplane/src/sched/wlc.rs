@@ -13,7 +13,10 @@ pub fn pick<D: DestSet + ?Sized>(dests: &D) -> Option<usize> {
 
 /// The weighted-least search shared by wlc, sed, lblc and lblcr (their
 /// `__ip_vs_*_schedule` bodies differ only in the overhead function).
-pub(crate) fn weighted_least<D: DestSet + ?Sized>(dests: &D, overhead: impl Fn(&D, usize) -> u64) -> Option<usize> {
+pub(crate) fn weighted_least<D: DestSet + ?Sized>(
+    dests: &D,
+    overhead: impl Fn(&D, usize) -> u64,
+) -> Option<usize> {
     let n = dests.len();
     let first = (0..n).find(|&i| dests.available(i))?;
     let (mut least, mut loh) = (first, overhead(dests, first));

@@ -27,7 +27,11 @@ pub struct WrrState {
 
 /// `ip_vs_wrr_gcd_weight`: gcd of the positive weights, 1 if none.
 fn gcd_weight(dests: &[DestSpec]) -> i64 {
-    let g = dests.iter().map(|d| d.weight).filter(|&w| w > 0).fold(0, |g, w| if g > 0 { gcd(w, g) } else { w });
+    let g = dests
+        .iter()
+        .map(|d| d.weight)
+        .filter(|&w| w > 0)
+        .fold(0, |g, w| if g > 0 { gcd(w, g) } else { w });
     i64::from(if g == 0 { 1 } else { g })
 }
 
@@ -41,7 +45,12 @@ impl WrrState {
     pub fn new(dests: &[DestSpec]) -> Self {
         let di = gcd_weight(dests);
         let mw = max_weight(dests) - (di - 1);
-        WrrState { cl: None, cw: mw, mw, di }
+        WrrState {
+            cl: None,
+            cw: mw,
+            mw,
+            di,
+        }
     }
 
     /// `ip_vs_wrr_dest_changed`: back to the head, recompute `di` and `mw`,

@@ -11,9 +11,16 @@
 //! is answered too, with target address 0.0.0.0, and a request whose sender
 //! claims our own address is answered (defending the address, RFC 5227 §2.4).
 //! Everything else is dropped and counted as [`DropReason::ArpIgnored`].
+//!
+//! Before answering, [`learn`] tells the neighbour table what the packet says
+//! about its sender (Linux's `arp_process` does the same): replies to us
+//! confirm, requests for us create a stale entry, anything else only
+//! refreshes an entry that already exists.
 
 use crate::frame::Frame;
 use crate::snapshot::Interface;
+use crate::stack::neigh::{Learn, NeighTable};
+use crate::time::Time;
 use crate::verdict::DropReason;
 use crate::wire::arp::{ArpOperation, ArpPacket};
 use crate::wire::ethernet::EthernetFrame;
@@ -25,10 +32,17 @@ pub fn input(iface: &Interface, l2_len: usize, frame: &mut Frame<'_>) -> Result<
     let data = frame.data_mut();
     let (eth_hdr, arp_bytes) = data.split_at_mut(l2_len.min(data.len()));
     let mut arp = ArpPacket::new_checked(arp_bytes)?;
-    if !arp.is_ethernet_ipv4() || arp.operation() != ArpOperation::REQUEST {
+    if !arp.is_ethernet_ipv4() {
         return Err(DropReason::ArpIgnored);
     }
     let asked = arp.target_protocol_addr();
+    if arp.operation() == ArpOperation::REPLY && iface.owns(asked) {
+        // What it says went to the neighbour table ([`learn`]).
+        return Err(DropReason::ArpConsumed);
+    }
+    if arp.operation() != ArpOperation::REQUEST {
+        return Err(DropReason::ArpIgnored);
+    }
     if !iface.owns(asked) {
         return Err(DropReason::ArpIgnored);
     }
@@ -53,6 +67,40 @@ pub fn input(iface: &Interface, l2_len: usize, frame: &mut Frame<'_>) -> Result<
     eth.set_dst_addr(requester_mac);
     eth.set_src_addr(iface.mac);
     Ok(())
+}
+
+/// Records the sender of an ARP frame received on `iface` in `table`.
+/// Frames that are not Ethernet/IPv4 ARP are ignored.
+pub fn learn<H>(
+    table: &mut NeighTable<H>,
+    now: Time,
+    iface: &Interface,
+    l2_len: usize,
+    frame: &[u8],
+) {
+    let Some(arp) = frame
+        .get(l2_len..)
+        .and_then(|b| ArpPacket::new_checked(b).ok())
+    else {
+        return;
+    };
+    if !arp.is_ethernet_ipv4() {
+        return;
+    }
+    let (spa, tpa) = (arp.source_protocol_addr(), arp.target_protocol_addr());
+    // Someone claiming one of our own addresses is a conflict, not a
+    // neighbour (RFC 5227 §2.4); never learn it.
+    if iface.owns(spa) {
+        return;
+    }
+    let for_us = iface.owns(tpa) && spa != tpa;
+    let how = match arp.operation() {
+        ArpOperation::REPLY if for_us => Learn::Reply,
+        ArpOperation::REQUEST if for_us => Learn::Request,
+        ArpOperation::REQUEST | ArpOperation::REPLY => Learn::Unsolicited,
+        _ => return,
+    };
+    table.learn(now, iface.port, spa, arp.source_hardware_addr(), how);
 }
 
 #[cfg(test)]
@@ -111,11 +159,15 @@ mod tests {
             "{base} 0001 525400123456 0a000001 000000000000 0a000009"
         ));
         assert_eq!(run(&foreign, 14).0, Err(DropReason::ArpIgnored));
-        // A reply (neighbour learning comes with the neighbour table).
+        // A reply to us is consumed (learnt), one to someone else ignored.
         let reply = hex(&format!(
             "{base} 0002 525400123456 0a000001 020000000002 0a000002"
         ));
-        assert_eq!(run(&reply, 14).0, Err(DropReason::ArpIgnored));
+        assert_eq!(run(&reply, 14).0, Err(DropReason::ArpConsumed));
+        let theirs = hex(&format!(
+            "{base} 0002 525400123456 0a000001 020000000009 0a000009"
+        ));
+        assert_eq!(run(&theirs, 14).0, Err(DropReason::ArpIgnored));
         // From a multicast sender hardware address.
         let mcast = hex(&format!(
             "{base} 0001 015400123456 0a000001 000000000000 0a000002"
@@ -128,5 +180,43 @@ mod tests {
         // Cut short.
         let short = hex(&format!("{base} 0001 525400123456 0a000001 0000"));
         assert_eq!(run(&short, 14).0, Err(DropReason::Truncated));
+    }
+
+    #[test]
+    fn learning_follows_linux() {
+        use crate::stack::neigh::{NeighConfig, NeighState};
+        let iface = iface();
+        let mut t: NeighTable<()> = NeighTable::new(NeighConfig::default());
+        let base = "ffffffffffff 525400123456 0806 0001 0800 06 04";
+        let sender = MacAddr([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
+        let cip = Ipv4Addr::new(10, 0, 0, 1);
+        // A request for someone else teaches nothing new.
+        let other = hex(&format!(
+            "{base} 0001 525400123456 0a000001 000000000000 0a000009"
+        ));
+        learn(&mut t, Time::ZERO, &iface, 14, &other);
+        assert!(t.is_empty());
+        // A request for us: stale entry for the sender.
+        let req = hex(&format!(
+            "{base} 0001 525400123456 0a000001 000000000000 0a000002"
+        ));
+        learn(&mut t, Time::ZERO, &iface, 14, &req);
+        assert_eq!(t.get(0, cip), Some((NeighState::Stale, sender)));
+        // A reply to us confirms it.
+        let reply = hex(&format!(
+            "{base} 0002 525400123456 0a000001 020000000002 0a000002"
+        ));
+        learn(&mut t, Time::ZERO, &iface, 14, &reply);
+        assert_eq!(t.get(0, cip), Some((NeighState::Reachable, sender)));
+        // Someone claiming our address is not learnt.
+        let claim = hex(&format!(
+            "{base} 0001 525400123456 0a000002 000000000000 0a000002"
+        ));
+        learn(&mut t, Time::ZERO, &iface, 14, &claim);
+        assert!(t.get(0, Ipv4Addr::new(10, 0, 0, 2)).is_none());
+        // Garbage does nothing and does not panic.
+        learn(&mut t, Time::ZERO, &iface, 14, &req[..20]);
+        learn(&mut t, Time::ZERO, &iface, 99, &req);
+        assert_eq!(t.len(), 1);
     }
 }

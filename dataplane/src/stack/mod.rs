@@ -4,4 +4,7 @@
 //! and returns `Ok(())`, or says why it dropped the frame.
 
 pub mod arp;
+pub mod garp;
 pub mod icmp;
+pub mod neigh;
+pub mod route;
