@@ -12,6 +12,7 @@ pub mod addr;
 pub mod conn;
 pub mod frame;
 pub mod sched;
+pub mod service;
 pub mod snapshot;
 pub mod stack;
 pub mod time;

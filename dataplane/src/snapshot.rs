@@ -3,9 +3,13 @@
 //! swap it in between bursts (DESIGN.md, "Configuration is data").
 
 use crate::addr::{Ipv4Cidr, MacAddr};
+use crate::conn::Timeouts;
+use crate::sched::counts::ConnCounts;
+use crate::service::Services;
 use crate::stack::route::{Route, RouteError, RouteTable};
 use crate::verdict::PortId;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// One DPDK port as the dataplane sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +34,7 @@ impl Interface {
 }
 
 /// Everything a worker needs to know, frozen at one generation.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Increases by one with every published change.
     pub generation: u64,
@@ -38,6 +42,19 @@ pub struct Snapshot {
     pub interfaces: Vec<Interface>,
     /// Connected and static routes (see [`Snapshot::new`]).
     pub routes: RouteTable,
+    /// Virtual services and mark rules.
+    pub services: Services,
+    /// FullNAT local addresses (LIPs); each worker takes lports for its conns
+    /// from its own partition of every LIP's port space.
+    pub laddrs: Vec<Ipv4Addr>,
+    /// Conn timeouts (`ipvsadm --set`).
+    pub timeouts: Timeouts,
+    /// Per-(worker, dest slot) conn counters shared by all workers and the
+    /// control core; the same `Arc` in every generation.
+    pub counts: Arc<ConnCounts>,
+    /// IPVS's `expire_nodest_conn`: drop the conns of a removed dest at their
+    /// next packet instead of letting them run on.
+    pub expire_nodest_conn: bool,
 }
 
 impl Snapshot {
@@ -53,6 +70,7 @@ impl Snapshot {
             generation,
             interfaces,
             routes,
+            ..Snapshot::default()
         })
     }
 

@@ -72,6 +72,13 @@ fn pack(active: u32, inactive: u32) -> u64 {
     (u64::from(active) << ACTIVE_SHIFT) | u64::from(inactive)
 }
 
+impl Default for ConnCounts {
+    /// One worker, no slots: a snapshot with no services.
+    fn default() -> Self {
+        ConnCounts::new(1, 0)
+    }
+}
+
 impl ConnCounts {
     /// Counters for `workers` workers and dest slots `0..slots`, all zero.
     pub fn new(workers: usize, slots: usize) -> Self {
