@@ -11,6 +11,7 @@
 //! Run: `cargo bench --bench worker_rate` (root: no; hugepages: no). Options
 //! through the environment: `RVS_RATE_SECS` (default 5).
 
+use control::publish;
 use dataplane::addr::{Ipv4Cidr, MacAddr};
 use dataplane::snapshot::{Interface, Snapshot};
 use dataplane::wire::checksum;
@@ -177,6 +178,8 @@ fn main() {
                     burst: 32,
                     idle_sleep: Duration::ZERO,
                     clock,
+                    updates: publish::channel(1, 1, Arc::clone(&snapshot)).1.remove(0),
+                    pool: &pool,
                 };
                 s.launch(1, move || {
                     worker::run(setup, stop);

@@ -8,6 +8,7 @@
 
 use anyhow::{bail, Context, Result};
 use control::config::Config;
+use control::publish;
 use dataplane::snapshot::{Interface, Snapshot};
 use dataplane::stack::route::Route;
 use rvs::dpdk::{self, Eal, Mempool, Port, TscClock};
@@ -183,8 +184,10 @@ fn run() -> Result<()> {
 
     let clock = TscClock::new(&eal);
     let reports = Mutex::new(Vec::new());
+    let (publisher, subscribers) =
+        publish::channel(config.workers.lcores.len(), 4, Arc::clone(&snapshot));
     let ((), statuses) = dpdk::scope(|s| {
-        for (i, &lcore) in config.workers.lcores.iter().enumerate() {
+        for ((i, &lcore), updates) in config.workers.lcores.iter().enumerate().zip(subscribers) {
             let id = u16::try_from(i).unwrap_or(u16::MAX);
             let queues = ports.iter().filter_map(|p| p.queue(id)).collect();
             let setup = WorkerSetup {
@@ -195,6 +198,8 @@ fn run() -> Result<()> {
                 burst: config.workers.burst,
                 idle_sleep: Duration::from_micros(u64::from(config.workers.idle_sleep_us)),
                 clock,
+                updates,
+                pool: &pool,
             };
             let (stop, reports) = (&*stop, &reports);
             let launched = s.launch(lcore, move || {
@@ -210,7 +215,11 @@ fn run() -> Result<()> {
                 return;
             }
         }
-        tracing::info!(workers = config.workers.lcores.len(), "rvsd running");
+        tracing::info!(
+            workers = config.workers.lcores.len(),
+            generation = publisher.current().generation,
+            "rvsd running"
+        );
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
         }

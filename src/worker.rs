@@ -2,15 +2,16 @@
 //! this worker owns. Frames the dataplane does not send on are freed here
 //! (Burst and Mbuf free on drop), so nothing leaks.
 
-use crate::dpdk::{Burst, QueueHandle, TscClock};
-use dataplane::{PortId, Snapshot, Verdict, Worker};
+use crate::dpdk::{Burst, Mempool, QueueHandle, TscClock};
+use control::publish::Subscriber;
+use dataplane::{PortId, Snapshot, Time, Verdict, Worker};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// What a worker is given.
 #[derive(Debug)]
-pub struct WorkerSetup {
+pub struct WorkerSetup<'a> {
     /// Worker index (0-based).
     pub id: u16,
     /// The lcore it runs on.
@@ -25,6 +26,10 @@ pub struct WorkerSetup {
     pub idle_sleep: Duration,
     /// Timestamp source.
     pub clock: TscClock,
+    /// Where new snapshots arrive from the control core.
+    pub updates: Subscriber,
+    /// Buffers for frames the worker originates (ARP requests, gratuitous ARP).
+    pub pool: &'a Mempool,
 }
 
 /// Counters the shell keeps itself, beside the dataplane's.
@@ -42,6 +47,12 @@ pub struct ShellStats {
     pub unhandled: u64,
     /// Transmit verdicts naming a port this worker has no queue on.
     pub bad_port: u64,
+    /// Frames the worker originated (ARP requests, gratuitous ARP).
+    pub originated: u64,
+    /// Originated frames lost for lack of an mbuf.
+    pub no_mbuf: u64,
+    /// Snapshots swapped in.
+    pub snapshots: u64,
 }
 
 /// What a worker reports when it stops.
@@ -56,7 +67,7 @@ pub struct WorkerReport {
 }
 
 /// Polls until `stop` is set, then returns its counters.
-pub fn run(setup: WorkerSetup, stop: &AtomicBool) -> WorkerReport {
+pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
     let WorkerSetup {
         id,
         lcore,
@@ -65,6 +76,8 @@ pub fn run(setup: WorkerSetup, stop: &AtomicBool) -> WorkerReport {
         burst,
         idle_sleep,
         clock,
+        updates,
+        pool,
     } = setup;
     tracing::info!(worker = id, lcore, ports = queues.len(), "worker polling");
     let mut worker = Worker::new(id, snapshot);
@@ -112,11 +125,22 @@ pub fn run(setup: WorkerSetup, stop: &AtomicBool) -> WorkerReport {
                 }
             }
         }
+        if worker.poll_timeout().is_some_and(|t| t <= now) {
+            originate(&mut worker, now, pool, &ports, &mut tx, &mut shell);
+        }
         for (q, b) in queues.iter().zip(tx.iter_mut()) {
             let pending = b.len();
             let sent = q.tx_burst(b);
             shell.tx += sent as u64;
             shell.tx_full += (pending - sent) as u64;
+        }
+        // Between bursts: take the newest configuration, then say so.
+        if let Some(next) = updates.poll() {
+            let generation = next.generation;
+            worker.set_snapshot(next);
+            updates.ack(generation);
+            shell.snapshots += 1;
+            tracing::debug!(worker = id, generation, "snapshot swapped in");
         }
         if idle && !idle_sleep.is_zero() {
             std::thread::sleep(idle_sleep);
@@ -129,4 +153,40 @@ pub fn run(setup: WorkerSetup, stop: &AtomicBool) -> WorkerReport {
     };
     tracing::info!(worker = id, ?report.shell, "worker stopped");
     report
+}
+
+/// Sends the frames the dataplane itself wants out (ARP requests for next
+/// hops, gratuitous ARP), each written straight into a fresh mbuf.
+fn originate(
+    worker: &mut Worker,
+    now: Time,
+    pool: &Mempool,
+    ports: &[PortId],
+    tx: &mut [Burst],
+    shell: &mut ShellStats,
+) {
+    // A bounded number per loop, so a flood of due requests cannot starve rx.
+    for _ in 0..crate::dpdk::MAX_BURST {
+        let Some(mut m) = pool.alloc() else {
+            shell.no_mbuf += 1;
+            return;
+        };
+        let out = m.with_frame(|f| {
+            let room = f.tailroom().min(1518);
+            f.set_len(room).ok()?;
+            let (port, len) = worker.poll_transmit(now, f.data_mut())?;
+            f.set_len(len).ok()?;
+            Some(port)
+        });
+        let Ok(Some(port)) = out else { return };
+        match ports.iter().position(|p| *p == port) {
+            Some(slot) => {
+                shell.originated += 1;
+                if tx[slot].push(m).is_err() {
+                    shell.tx_full += 1;
+                }
+            }
+            None => shell.bad_port += 1,
+        }
+    }
 }

@@ -25,6 +25,9 @@ fn rvsd_answers_arp_and_ping_and_stops_on_sigterm() {
         "dev",
         &cl_if,
     ]);
+    // Let the client learn neighbours from gratuitous ARP.
+    let accept = format!("net.ipv4.conf.{cl_if}.arp_accept=1");
+    common::must(&["ip", "netns", "exec", &cl, "sysctl", "-qw", &accept]);
     let lb_mac = ns.mac(&lb, &lb_if);
 
     let config = format!(
@@ -42,6 +45,31 @@ fn rvsd_answers_arp_and_ping_and_stops_on_sigterm() {
     assert!(
         rvsd.wait_for("rvsd running", Duration::from_secs(30)),
         "rvsd did not start:\n{}",
+        rvsd.log()
+    );
+
+    // At start rvsd announces its addresses (gratuitous ARP): the client
+    // learns the LB's MAC before sending anything.
+    let mut announced = String::new();
+    for _ in 0..50 {
+        announced = common::must(&["ip", "-n", &cl, "neigh", "show", "198.18.0.10"]);
+        if announced.contains(&lb_mac) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        announced.contains(&lb_mac),
+        "no gratuitous ARP for 198.18.0.10 seen: {announced:?}; neighbours: {}; arp_accept: {}\n{}",
+        common::must(&["ip", "-n", &cl, "neigh"]),
+        common::must(&[
+            "ip",
+            "netns",
+            "exec",
+            &cl,
+            "sysctl",
+            &format!("net.ipv4.conf.{cl_if}.arp_accept")
+        ]),
         rvsd.log()
     );
 
