@@ -101,6 +101,10 @@ fn generate(
         while wire_out.dequeue(&mut out) > 0 {
             let full = out.len() == MAX_BURST;
             for m in out.drain() {
+                if m.data().get(12..14) == Some(&[0x08, 0x06][..]) {
+                    // The worker's own gratuitous ARP at start-up.
+                    continue;
+                }
                 // ICMP type 0 (echo reply) at 14 + 20, sent back to the client.
                 let reply =
                     m.data().get(34) == Some(&0) && m.data().get(..6) == Some(&CLIENT_MAC.0[..]);

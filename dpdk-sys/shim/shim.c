@@ -116,6 +116,17 @@ uint16_t rvs_mbuf_nb_segs(const struct rte_mbuf *m)
 	return m->nb_segs;
 }
 
+void rvs_mbuf_layout(uint32_t out[7])
+{
+	out[0] = offsetof(struct rte_mbuf, buf_addr);
+	out[1] = offsetof(struct rte_mbuf, data_off);
+	out[2] = offsetof(struct rte_mbuf, nb_segs);
+	out[3] = offsetof(struct rte_mbuf, pkt_len);
+	out[4] = offsetof(struct rte_mbuf, data_len);
+	out[5] = offsetof(struct rte_mbuf, buf_len);
+	out[6] = sizeof(struct rte_mbuf);
+}
+
 void rvs_mbuf_set_window(struct rte_mbuf *m, uint16_t data_off, uint16_t data_len)
 {
 	m->data_off = data_off;

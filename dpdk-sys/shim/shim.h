@@ -51,6 +51,9 @@ uint16_t rvs_mbuf_data_off(const struct rte_mbuf *m);
 uint16_t rvs_mbuf_data_len(const struct rte_mbuf *m);
 uint32_t rvs_mbuf_pkt_len(const struct rte_mbuf *m);
 uint16_t rvs_mbuf_nb_segs(const struct rte_mbuf *m);
+/* offsetof() of the rte_mbuf fields Rust reads directly, in this order:
+ * buf_addr, data_off, nb_segs, pkt_len, data_len, buf_len; and sizeof. */
+void rvs_mbuf_layout(uint32_t out[7]);
 /* Sets data_off, data_len and pkt_len of a single-segment mbuf. */
 void rvs_mbuf_set_window(struct rte_mbuf *m, uint16_t data_off, uint16_t data_len);
 

@@ -48,3 +48,29 @@ pub use bindings::{
 /// The DPDK version the bindings were generated from (pkg-config's
 /// `--modversion libdpdk`).
 pub const DPDK_VERSION: &str = env!("RVS_DPDK_VERSION");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::{offset_of, size_of};
+
+    /// Rust reads some mbuf fields directly (no call per packet); the
+    /// bindgen layout must agree with the C compiler's.
+    #[test]
+    fn mbuf_layout_matches_c() {
+        let mut c = [0u32; 7];
+        // SAFETY: the shim writes exactly seven u32 into the array.
+        unsafe { rvs_mbuf_layout(c.as_mut_ptr()) };
+        let rust = [
+            offset_of!(rte_mbuf, buf_addr),
+            offset_of!(rte_mbuf, data_off),
+            offset_of!(rte_mbuf, nb_segs),
+            offset_of!(rte_mbuf, pkt_len),
+            offset_of!(rte_mbuf, data_len),
+            offset_of!(rte_mbuf, buf_len),
+            size_of::<rte_mbuf>(),
+        ];
+        let c: Vec<usize> = c.iter().map(|v| usize::try_from(*v).unwrap()).collect();
+        assert_eq!(c, rust);
+    }
+}

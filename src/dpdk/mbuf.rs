@@ -33,14 +33,17 @@ impl Mbuf {
         p
     }
 
-    fn raw(&self) -> *const dpdk_sys::rte_mbuf {
-        self.ptr.as_ptr()
+    /// The mbuf header. Fields are read directly (no call per packet); the
+    /// layout is the one bindgen found, checked against C's `offsetof` by
+    /// dpdk-sys's `mbuf_layout_matches_c` test.
+    fn hdr(&self) -> &dpdk_sys::rte_mbuf {
+        // SAFETY: the pointer is a valid mbuf we own alone for self's life.
+        unsafe { self.ptr.as_ref() }
     }
 
     /// Bytes of data in the first segment.
     pub fn len(&self) -> usize {
-        // SAFETY: the mbuf is valid while self lives.
-        usize::from(unsafe { dpdk_sys::rvs_mbuf_data_len(self.raw()) })
+        usize::from(self.hdr().data_len)
     }
 
     /// True if the first segment is empty.
@@ -50,42 +53,36 @@ impl Mbuf {
 
     /// Number of segments in the chain.
     pub fn segments(&self) -> u16 {
-        // SAFETY: the mbuf is valid while self lives.
-        unsafe { dpdk_sys::rvs_mbuf_nb_segs(self.raw()) }
+        self.hdr().nb_segs
     }
 
     /// Bytes free in front of the data.
     pub fn headroom(&self) -> usize {
-        // SAFETY: the mbuf is valid while self lives.
-        usize::from(unsafe { dpdk_sys::rte_pktmbuf_headroom(self.raw()) })
+        usize::from(self.hdr().data_off)
     }
 
     /// The whole data room of the first segment, and the data window in it.
     fn room(&mut self) -> (&mut [u8], usize, usize) {
+        let h = self.hdr();
+        let (base, cap) = (h.buf_addr.cast::<u8>(), usize::from(h.buf_len));
+        let (off, len) = (usize::from(h.data_off), usize::from(h.data_len));
         // SAFETY: buf_addr points to buf_len bytes owned by this mbuf (the
-        // data room); we hold the only handle, and &mut self keeps the slice
-        // unique for its lifetime.
-        unsafe {
-            let m = self.ptr.as_ptr();
-            let base = dpdk_sys::rvs_mbuf_buf_addr(m).cast::<u8>();
-            let cap = usize::from(dpdk_sys::rvs_mbuf_buf_len(m));
-            let off = usize::from(dpdk_sys::rvs_mbuf_data_off(m));
-            let len = usize::from(dpdk_sys::rvs_mbuf_data_len(m));
-            (std::slice::from_raw_parts_mut(base, cap), off, len)
-        }
+        // data room, outside the header struct); we hold the only handle, and
+        // &mut self keeps the slice unique for its lifetime.
+        (
+            unsafe { std::slice::from_raw_parts_mut(base, cap) },
+            off,
+            len,
+        )
     }
 
     /// The packet bytes (first segment).
     pub fn data(&self) -> &[u8] {
+        let h = self.hdr();
+        let (off, len) = (usize::from(h.data_off), usize::from(h.data_len));
         // SAFETY: data_off + data_len lie inside the data room by DPDK's
         // invariants; the slice lives no longer than &self.
-        unsafe {
-            let m = self.raw();
-            let base = dpdk_sys::rvs_mbuf_buf_addr(m).cast::<u8>().cast_const();
-            let off = usize::from(dpdk_sys::rvs_mbuf_data_off(m));
-            let len = usize::from(dpdk_sys::rvs_mbuf_data_len(m));
-            std::slice::from_raw_parts(base.add(off), len)
-        }
+        unsafe { std::slice::from_raw_parts(h.buf_addr.cast::<u8>().cast_const().add(off), len) }
     }
 
     /// The packet bytes, writable.
@@ -133,10 +130,13 @@ impl Mbuf {
         // never leaves it, so both fit.
         let start = u16::try_from(start).map_err(|_| FrameError::OutOfBounds)?;
         let len = u16::try_from(len).map_err(|_| FrameError::OutOfBounds)?;
-        // SAFETY: start + len lie within buf_len (Frame keeps its window
-        // inside the slice it was given, which is the data room); the mbuf has
-        // one segment, so pkt_len = data_len is right.
-        unsafe { dpdk_sys::rvs_mbuf_set_window(self.ptr.as_ptr(), start, len) };
+        // SAFETY: we own the mbuf alone; start + len lie within buf_len
+        // (Frame keeps its window inside the slice it was given, the data
+        // room); with one segment, pkt_len = data_len is right.
+        let h = unsafe { self.ptr.as_mut() };
+        h.data_off = start;
+        h.data_len = len;
+        h.pkt_len = u32::from(len);
         Ok(r)
     }
 }
@@ -199,14 +199,16 @@ impl Burst {
         Ok(())
     }
 
-    /// Takes every mbuf out, in order.
-    pub fn drain(&mut self) -> impl Iterator<Item = Mbuf> + '_ {
+    /// Takes every mbuf out, in order, prefetching the ones to come (VPP's
+    /// habit: the header a few packets ahead, the data of the next one).
+    /// Mbufs the caller does not take are freed when the iterator drops.
+    pub fn drain(&mut self) -> Drain<'_> {
         let n = std::mem::replace(&mut self.len, 0);
-        self.mbufs[..n].iter().map(|&p| {
-            // SAFETY: slots below len hold owned, non-null mbufs; len was reset
-            // first, so each is handed out once and the burst forgets it.
-            unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) }
-        })
+        let mbufs = &self.mbufs[..n];
+        for &p in mbufs.iter().take(PREFETCH_AHEAD) {
+            prefetch(p.cast_const().cast());
+        }
+        Drain { mbufs, next: 0 }
     }
 
     /// The free slots, for an rx burst to fill; call [`Burst::filled`] after.
@@ -238,6 +240,63 @@ impl Burst {
         let n = std::mem::replace(&mut self.len, 0);
         for &p in &self.mbufs[sent.min(n)..n] {
             // SAFETY: these slots hold owned mbufs the NIC did not take.
+            unsafe { dpdk_sys::rte_pktmbuf_free(p) };
+        }
+    }
+}
+
+/// How many mbuf headers ahead [`Burst::drain`] prefetches.
+const PREFETCH_AHEAD: usize = 3;
+
+/// Hints the CPU to load the cache line at `p`.
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// The iterator of [`Burst::drain`].
+#[derive(Debug)]
+pub struct Drain<'a> {
+    mbufs: &'a [*mut dpdk_sys::rte_mbuf],
+    next: usize,
+}
+
+impl Iterator for Drain<'_> {
+    type Item = Mbuf;
+
+    fn next(&mut self) -> Option<Mbuf> {
+        let p = *self.mbufs.get(self.next)?;
+        self.next += 1;
+        if let Some(&ahead) = self.mbufs.get(self.next + PREFETCH_AHEAD - 1) {
+            prefetch(ahead.cast_const().cast());
+        }
+        if let Some(&following) = self.mbufs.get(self.next) {
+            // SAFETY: a burst holds valid mbufs; their headers were
+            // prefetched PREFETCH_AHEAD packets ago, so this read is warm.
+            let h = unsafe { &*following };
+            prefetch(
+                h.buf_addr
+                    .cast::<u8>()
+                    .cast_const()
+                    .wrapping_add(usize::from(h.data_off)),
+            );
+        }
+        // SAFETY: slots of a drained burst hold owned, non-null mbufs, each
+        // handed out once (`next` only grows; the burst's len was reset).
+        Some(unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) })
+    }
+}
+
+impl Drop for Drain<'_> {
+    fn drop(&mut self) {
+        for &p in &self.mbufs[self.next.min(self.mbufs.len())..] {
+            // SAFETY: mbufs not handed out are still owned by the burst.
             unsafe { dpdk_sys::rte_pktmbuf_free(p) };
         }
     }

@@ -16,7 +16,7 @@ mod ring;
 pub use eal::{Eal, TscClock};
 pub use error::DpdkError;
 pub use lcore::{scope, Scope};
-pub use mbuf::{Burst, Mbuf, MAX_BURST};
+pub use mbuf::{Burst, Drain, Mbuf, MAX_BURST};
 pub use mempool::Mempool;
 pub use port::{LinkStatus, Port, PortStats, QueueHandle};
 pub use ring::Ring;
