@@ -184,6 +184,7 @@ fn main() {
                     clock,
                     updates: publish::channel(1, 1, Arc::clone(&snapshot)).1.remove(0),
                     pool: &pool,
+                    redirect: &[],
                 };
                 s.launch(1, move || {
                     worker::run(setup, stop);

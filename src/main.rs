@@ -184,6 +184,9 @@ fn run() -> Result<()> {
 
     let clock = TscClock::new(&eal);
     let reports = Mutex::new(Vec::new());
+    let redirect = (0..config.workers.lcores.len())
+        .map(|i| dpdk::Ring::new_multi_producer(&format!("rvs_redirect{i}"), 4096))
+        .collect::<Result<Vec<_>, _>>()?;
     let (publisher, subscribers) =
         publish::channel(config.workers.lcores.len(), 4, Arc::clone(&snapshot));
     let ((), statuses) = dpdk::scope(|s| {
@@ -200,6 +203,7 @@ fn run() -> Result<()> {
                 clock,
                 updates,
                 pool: &pool,
+                redirect: &redirect,
             };
             let (stop, reports) = (&*stop, &reports);
             let launched = s.launch(lcore, move || {
@@ -250,6 +254,7 @@ fn run() -> Result<()> {
         );
     }
     drop(ports);
+    drop(redirect);
     drop(pool);
     drop(eal);
     tracing::info!("rvsd stopped");

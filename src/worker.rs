@@ -1,8 +1,9 @@
 //! The per-lcore poll loop: rx burst → dataplane → tx burst, on the queues
-//! this worker owns. Frames the dataplane does not send on are freed here
-//! (Burst and Mbuf free on drop), so nothing leaks.
+//! this worker owns, plus its software redirect ring. Frames the dataplane
+//! does not send on are freed here (Burst and Mbuf free on drop), so nothing
+//! leaks.
 
-use crate::dpdk::{Burst, Mempool, QueueHandle, TscClock};
+use crate::dpdk::{Burst, Mbuf, Mempool, QueueHandle, Ring, TscClock};
 use control::publish::Subscriber;
 use dataplane::{PortId, Snapshot, Time, Verdict, Worker};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +31,9 @@ pub struct WorkerSetup<'a> {
     pub updates: Subscriber,
     /// Buffers for frames the worker originates (ARP requests, gratuitous ARP).
     pub pool: &'a Mempool,
+    /// One redirect ring per worker, by worker index: frames that belong to
+    /// another worker's conns go into its ring (DESIGN.md, "Reply ownership").
+    pub redirect: &'a [Ring],
 }
 
 /// Counters the shell keeps itself, beside the dataplane's.
@@ -43,10 +47,19 @@ pub struct ShellStats {
     pub tx_full: u64,
     /// Chained (multi-segment) mbufs the dataplane cannot handle (freed).
     pub multi_segment: u64,
-    /// Verdicts this build does not carry out yet (redirect, to kernel).
+    /// Verdicts this build does not carry out yet (to kernel).
     pub unhandled: u64,
     /// Transmit verdicts naming a port this worker has no queue on.
     pub bad_port: u64,
+    /// Frames handed to another worker's redirect ring.
+    pub redirected_out: u64,
+    /// Frames taken from this worker's redirect ring.
+    pub redirected_in: u64,
+    /// Redirects lost to a full ring (freed).
+    pub redirect_full: u64,
+    /// A redirected frame redirected again, or to a worker that does not
+    /// exist (freed: ownership must be decided once).
+    pub redirect_loop: u64,
     /// Frames the worker originated (ARP requests, gratuitous ARP).
     pub originated: u64,
     /// Originated frames lost for lack of an mbuf.
@@ -66,6 +79,84 @@ pub struct WorkerReport {
     pub dataplane: dataplane::worker::WorkerStats,
 }
 
+/// A worker's loop state: the dataplane worker and the bursts in flight.
+struct Loop<'a> {
+    worker: Worker,
+    shell: ShellStats,
+    ports: Vec<PortId>,
+    queues: Vec<QueueHandle>,
+    tx: Vec<Burst>,
+    redirect_out: Vec<Burst>,
+    redirect: &'a [Ring],
+    burst: usize,
+}
+
+impl Loop<'_> {
+    /// Runs one frame through the dataplane and queues it where the verdict
+    /// says; `redirected` frames came from this worker's redirect ring.
+    fn handle(&mut self, now: Time, port: PortId, mut m: Mbuf, redirected: bool) {
+        let worker = &mut self.worker;
+        let verdict = match m.with_frame(|f| worker.process(now, port, f)) {
+            Ok(v) => v,
+            Err(_) => {
+                self.shell.multi_segment += 1;
+                return;
+            }
+        };
+        match verdict {
+            Verdict::Transmit { port } => {
+                let Some(slot) = self.ports.iter().position(|p| *p == port) else {
+                    self.shell.bad_port += 1;
+                    return;
+                };
+                if self.tx[slot].len() >= self.burst {
+                    let sent = self.queues[slot].tx_burst(&mut self.tx[slot]);
+                    self.shell.tx += sent as u64;
+                }
+                if self.tx[slot].push(m).is_err() {
+                    self.shell.tx_full += 1;
+                }
+            }
+            Verdict::Drop(_) => {}
+            Verdict::Redirect { worker } => {
+                let target = usize::from(worker);
+                if redirected || target >= self.redirect_out.len() {
+                    self.shell.redirect_loop += 1;
+                    return;
+                }
+                m.set_port(port);
+                if self.redirect_out[target].is_full() {
+                    self.flush_redirect(target);
+                }
+                if self.redirect_out[target].push(m).is_err() {
+                    self.shell.redirect_full += 1;
+                }
+            }
+            Verdict::ToKernel { .. } => self.shell.unhandled += 1,
+        }
+    }
+
+    fn flush_redirect(&mut self, target: usize) {
+        let b = &mut self.redirect_out[target];
+        let pending = b.len();
+        if pending == 0 {
+            return;
+        }
+        let done = self.redirect[target].enqueue(b);
+        self.shell.redirected_out += done as u64;
+        self.shell.redirect_full += (pending - done) as u64;
+    }
+
+    fn flush_tx(&mut self) {
+        for (q, b) in self.queues.iter().zip(self.tx.iter_mut()) {
+            let pending = b.len();
+            let sent = q.tx_burst(b);
+            self.shell.tx += sent as u64;
+            self.shell.tx_full += (pending - sent) as u64;
+        }
+    }
+}
+
 /// Polls until `stop` is set, then returns its counters.
 pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
     let WorkerSetup {
@@ -78,68 +169,61 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
         clock,
         updates,
         pool,
+        redirect,
     } = setup;
     tracing::info!(worker = id, lcore, ports = queues.len(), "worker polling");
-    let mut worker = Worker::new(id, snapshot);
-    let mut shell = ShellStats::default();
-    let mut tx: Vec<Burst> = queues.iter().map(|_| Burst::new()).collect();
-    let ports: Vec<PortId> = queues.iter().map(|q| q.port).collect();
-    let mut rx = Burst::new();
     let burst = usize::from(burst).min(crate::dpdk::MAX_BURST);
+    let mut lp = Loop {
+        worker: Worker::new(id, snapshot),
+        shell: ShellStats::default(),
+        ports: queues.iter().map(|q| q.port).collect(),
+        tx: queues.iter().map(|_| Burst::new()).collect(),
+        redirect_out: redirect.iter().map(|_| Burst::new()).collect(),
+        queues,
+        redirect,
+        burst,
+    };
+    let own_ring = redirect.get(usize::from(id));
+    let mut rx = Burst::new();
 
     while !stop.load(Ordering::Relaxed) {
         let now = clock.now();
         let mut idle = true;
-        for q in &queues {
+        for qi in 0..lp.queues.len() {
+            let q = lp.queues[qi];
             let n = q.rx_burst(&mut rx, burst);
             if n == 0 {
                 continue;
             }
             idle = false;
-            shell.rx += n as u64;
-            for mut m in rx.drain() {
-                let verdict = match m.with_frame(|f| worker.process(now, q.port, f)) {
-                    Ok(v) => v,
-                    Err(_) => {
-                        shell.multi_segment += 1;
-                        continue;
-                    }
-                };
-                match verdict {
-                    Verdict::Transmit { port } => {
-                        let Some(slot) = ports.iter().position(|p| *p == port) else {
-                            shell.bad_port += 1;
-                            continue;
-                        };
-                        if tx[slot].len() >= burst {
-                            let sent = queues[slot].tx_burst(&mut tx[slot]);
-                            shell.tx += sent as u64;
-                        }
-                        if let Err(m) = tx[slot].push(m) {
-                            drop(m);
-                            shell.tx_full += 1;
-                        }
-                    }
-                    Verdict::Drop(_) => {}
-                    Verdict::Redirect { .. } | Verdict::ToKernel { .. } => shell.unhandled += 1,
+            lp.shell.rx += n as u64;
+            for m in rx.drain() {
+                lp.handle(now, q.port, m, false);
+            }
+        }
+        for target in 0..lp.redirect_out.len() {
+            lp.flush_redirect(target);
+        }
+        if let Some(ring) = own_ring {
+            if ring.dequeue(&mut rx) > 0 {
+                idle = false;
+                lp.shell.redirected_in += rx.len() as u64;
+                for m in rx.drain() {
+                    let port = m.port();
+                    lp.handle(now, port, m, true);
                 }
             }
         }
-        if worker.poll_timeout().is_some_and(|t| t <= now) {
-            originate(&mut worker, now, pool, &ports, &mut tx, &mut shell);
+        if lp.worker.poll_timeout().is_some_and(|t| t <= now) {
+            originate(&mut lp, now, pool);
         }
-        for (q, b) in queues.iter().zip(tx.iter_mut()) {
-            let pending = b.len();
-            let sent = q.tx_burst(b);
-            shell.tx += sent as u64;
-            shell.tx_full += (pending - sent) as u64;
-        }
+        lp.flush_tx();
         // Between bursts: take the newest configuration, then say so.
         if let Some(next) = updates.poll() {
             let generation = next.generation;
-            worker.set_snapshot(next);
+            lp.worker.set_snapshot(next);
             updates.ack(generation);
-            shell.snapshots += 1;
+            lp.shell.snapshots += 1;
             tracing::debug!(worker = id, generation, "snapshot swapped in");
         }
         if idle && !idle_sleep.is_zero() {
@@ -148,8 +232,8 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
     }
     let report = WorkerReport {
         id,
-        shell,
-        dataplane: worker.stats().clone(),
+        shell: lp.shell.clone(),
+        dataplane: lp.worker.stats().clone(),
     };
     tracing::info!(worker = id, ?report.shell, "worker stopped");
     report
@@ -157,20 +241,14 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
 
 /// Sends the frames the dataplane itself wants out (ARP requests for next
 /// hops, gratuitous ARP), each written straight into a fresh mbuf.
-fn originate(
-    worker: &mut Worker,
-    now: Time,
-    pool: &Mempool,
-    ports: &[PortId],
-    tx: &mut [Burst],
-    shell: &mut ShellStats,
-) {
+fn originate(lp: &mut Loop<'_>, now: Time, pool: &Mempool) {
     // A bounded number per loop, so a flood of due requests cannot starve rx.
     for _ in 0..crate::dpdk::MAX_BURST {
         let Some(mut m) = pool.alloc() else {
-            shell.no_mbuf += 1;
+            lp.shell.no_mbuf += 1;
             return;
         };
+        let worker = &mut lp.worker;
         let out = m.with_frame(|f| {
             let room = f.tailroom().min(1518);
             f.set_len(room).ok()?;
@@ -179,14 +257,14 @@ fn originate(
             Some(port)
         });
         let Ok(Some(port)) = out else { return };
-        match ports.iter().position(|p| *p == port) {
+        match lp.ports.iter().position(|p| *p == port) {
             Some(slot) => {
-                shell.originated += 1;
-                if tx[slot].push(m).is_err() {
-                    shell.tx_full += 1;
+                lp.shell.originated += 1;
+                if lp.tx[slot].push(m).is_err() {
+                    lp.shell.tx_full += 1;
                 }
             }
-            None => shell.bad_port += 1,
+            None => lp.shell.bad_port += 1,
         }
     }
 }

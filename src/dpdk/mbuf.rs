@@ -56,6 +56,17 @@ impl Mbuf {
         self.hdr().nb_segs
     }
 
+    /// The input port recorded in the mbuf.
+    pub fn port(&self) -> u16 {
+        self.hdr().port
+    }
+
+    /// Records the input port (kept across a redirect to another worker).
+    pub fn set_port(&mut self, port: u16) {
+        // SAFETY: we own the mbuf alone; `port` is a plain field.
+        unsafe { self.ptr.as_mut() }.port = port;
+    }
+
     /// Bytes free in front of the data.
     pub fn headroom(&self) -> usize {
         usize::from(self.hdr().data_off)

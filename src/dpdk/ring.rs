@@ -12,9 +12,10 @@ pub struct Ring {
     ptr: NonNull<dpdk_sys::rte_ring>,
 }
 
-// SAFETY: a ring is made to be shared between lcores; with SP/SC flags one
-// lcore enqueues and one dequeues, which the users of this type respect (the
-// harness gives each end to one lcore).
+// SAFETY: a ring is made to be shared between lcores. SP/SC rings have one
+// producer and one consumer lcore, MP/SC rings one consumer; the users of
+// this type respect that (the harness gives each end to one lcore, a redirect
+// ring is dequeued by its owner worker only).
 unsafe impl Send for Ring {}
 // SAFETY: as above.
 unsafe impl Sync for Ring {}
@@ -23,8 +24,21 @@ impl Ring {
     /// A single-producer/single-consumer ring with room for `size - 1`
     /// entries (`size` a power of two).
     pub fn new(name: &str, size: u32) -> Result<Ring, DpdkError> {
+        Self::create(
+            name,
+            size,
+            dpdk_sys::RING_F_SP_ENQ | dpdk_sys::RING_F_SC_DEQ,
+        )
+    }
+
+    /// A multi-producer/single-consumer ring: every worker may enqueue, only
+    /// its owner dequeues (the software redirect ring of a worker).
+    pub fn new_multi_producer(name: &str, size: u32) -> Result<Ring, DpdkError> {
+        Self::create(name, size, dpdk_sys::RING_F_SC_DEQ)
+    }
+
+    fn create(name: &str, size: u32, flags: u32) -> Result<Ring, DpdkError> {
         let cname = CString::new(name).map_err(|_| DpdkError::BadArgument(name.into()))?;
-        let flags = dpdk_sys::RING_F_SP_ENQ | dpdk_sys::RING_F_SC_DEQ;
         // SAFETY: valid C string for the call; EAL is started (otherwise DPDK
         // returns NULL with rte_errno set, handled below).
         let p = unsafe {
