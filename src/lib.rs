@@ -3,5 +3,6 @@
 //!
 //! `dpdk` is the only module with unsafe code outside `dpdk-sys`.
 
+pub mod daemon;
 pub mod dpdk;
 pub mod worker;

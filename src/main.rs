@@ -9,8 +9,13 @@
 use anyhow::{bail, Context, Result};
 use control::config::Config;
 use control::publish;
-use dataplane::snapshot::{Interface, Snapshot};
+use control::reload::{self, ServicePart};
+use control::server::AdminServer;
+use control::state::{BaseParts, Limits, State};
+use control::stats::StatsTable;
+use dataplane::snapshot::Interface;
 use dataplane::stack::route::Route;
+use rvs::daemon::ControlCore;
 use rvs::dpdk::{self, Eal, Mempool, Port, TscClock};
 use rvs::worker::{self, WorkerSetup};
 use std::path::PathBuf;
@@ -104,6 +109,10 @@ fn run() -> Result<()> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("cannot install signal handlers")?;
     }
+    // SIGHUP re-reads the config file and applies only the difference.
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+        .context("cannot install signal handlers")?;
 
     let mut eal_args = vec!["--lcores".to_owned(), config.eal_lcore_list()];
     eal_args.push("--main-lcore".into());
@@ -180,7 +189,24 @@ fn run() -> Result<()> {
             metric: r.metric,
         });
     }
-    let snapshot = Arc::new(Snapshot::new(1, interfaces, &routes).context("routes")?);
+    // The service table: the config's services applied through the same
+    // path as rvsadm's commands.
+    let nworkers_usize = config.workers.lcores.len();
+    let part = ServicePart::from_config(&config).map_err(anyhow::Error::msg)?;
+    let mut state = State::new(Limits {
+        workers: nworkers_usize,
+        max_dests: config.max_dests,
+    });
+    reload::load(&mut state, &part).map_err(anyhow::Error::msg)?;
+    let base = BaseParts { interfaces, routes };
+    let snapshot = Arc::new(
+        state
+            .snapshot(1, &base)
+            .context("building the first snapshot")?,
+    );
+    let server = AdminServer::bind(&config.admin_socket, config.admin_group.as_deref())
+        .with_context(|| format!("admin socket {}", config.admin_socket.display()))?;
+    tracing::info!(socket = %config.admin_socket.display(), services = state.service_count(), "admin socket ready");
 
     let clock = TscClock::new(&eal);
     let reports = Mutex::new(Vec::new());
@@ -224,9 +250,21 @@ fn run() -> Result<()> {
             generation = publisher.current().generation,
             "rvsd running"
         );
-        while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut core = ControlCore {
+            state,
+            stats: StatsTable::new(),
+            publisher,
+            base,
+            part,
+            config_path: args.config.clone(),
+            server,
+            ports: &ports,
+            conn_capacity: config
+                .max_conns
+                .saturating_mul(u32::try_from(nworkers_usize).unwrap_or(u32::MAX)),
+            generation: 1,
+        };
+        core.run(&stop, &hup);
         tracing::info!("stopping");
     });
     for (lcore, status) in statuses {

@@ -34,6 +34,180 @@ pub struct Config {
     /// Path of the admin Unix socket.
     #[serde(default = "default_admin_socket")]
     pub admin_socket: PathBuf,
+    /// Group whose members may use the admin socket (mode 0660, owned by
+    /// that group); without it the socket is 0600, for root and rvsd's user.
+    #[serde(default)]
+    pub admin_group: Option<String>,
+    /// Virtual services with their dests, applied at start and on SIGHUP
+    /// exactly as the equivalent `rvsadm -A`/`-a` commands would be.
+    #[serde(default)]
+    pub services: Vec<ServiceConfig>,
+    /// FullNAT local addresses (LIPs), `a.b.c.d`.
+    #[serde(default)]
+    pub laddrs: Vec<String>,
+    /// Conn timeouts, as `ipvsadm --set tcp tcpfin udp`.
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+    /// IPVS's `expire_nodest_conn` sysctl: drop a removed dest's conns at
+    /// their next packet instead of letting them run on.
+    #[serde(default)]
+    pub expire_nodest_conn: bool,
+    /// Conn table capacity of each worker.
+    #[serde(default = "default_max_conns")]
+    pub max_conns: u32,
+    /// Most dests (including removed ones whose conns still live) at any
+    /// time: the size of the shared conn counters.
+    #[serde(default = "default_max_dests")]
+    pub max_dests: u32,
+}
+
+fn default_max_conns() -> u32 {
+    65_536
+}
+
+fn default_max_dests() -> u32 {
+    4096
+}
+
+/// The largest `max_dests`: the counters take 8 bytes per worker and slot.
+pub const MAX_DEST_SLOTS: u32 = 1 << 20;
+
+/// One virtual service: exactly one of `tcp`, `udp` (`VIP:port`) or `mark`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// `-t VIP:port`.
+    #[serde(default)]
+    pub tcp: Option<String>,
+    /// `-u VIP:port`.
+    #[serde(default)]
+    pub udp: Option<String>,
+    /// `-f MARK`; packets get the mark from `rules`.
+    #[serde(default)]
+    pub mark: Option<u32>,
+    /// The classification rules of a mark service (what iptables mangle
+    /// rules do for IPVS).
+    #[serde(default)]
+    pub rules: Vec<MarkRuleConfig>,
+    /// `-s`, default `wlc`.
+    #[serde(default = "default_scheduler")]
+    pub scheduler: String,
+    /// `-b`: ipvsadm's comma-separated flag list (`sh-port,sh-fallback`).
+    #[serde(default)]
+    pub sched_flags: Option<String>,
+    /// `-p`: persistence timeout in seconds.
+    #[serde(default)]
+    pub persistent: Option<u32>,
+    /// `-M`: persistence netmask, `a.b.c.d`.
+    #[serde(default)]
+    pub netmask: Option<String>,
+    /// The real servers.
+    #[serde(default)]
+    pub dests: Vec<DestConfig>,
+}
+
+fn default_scheduler() -> String {
+    crate::admin::DEFAULT_SCHEDULER.to_owned()
+}
+
+/// A mark rule: packets of `protocol` to `vip` (an address or a prefix)
+/// whose destination port is in `ports` (all when empty) get the mark.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkRuleConfig {
+    /// `a.b.c.d` or `a.b.c.d/len`.
+    pub vip: String,
+    /// `tcp` or `udp`.
+    pub protocol: ProtocolConfig,
+    /// Ports and ranges: `"443"`, `"8000-8099"`.
+    #[serde(default)]
+    pub ports: Vec<String>,
+}
+
+/// A transport protocol in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProtocolConfig {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+/// A real server.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestConfig {
+    /// `RIP` or `RIP:port` (the port defaults to the service's).
+    pub rip: String,
+    /// `-w`, default 1.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Forwarding method, default `dr` (ipvsadm's `-g`).
+    #[serde(default)]
+    pub method: MethodConfig,
+    /// `-x`, 0 = none.
+    #[serde(default)]
+    pub u_threshold: u32,
+    /// `-y`, 0 = none.
+    #[serde(default)]
+    pub l_threshold: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// A forwarding method in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MethodConfig {
+    /// `-m`.
+    Nat,
+    /// `-g`.
+    #[default]
+    Dr,
+    /// `-i`.
+    Tun,
+    /// `--fullnat`.
+    FullNat,
+}
+
+/// Conn timeouts in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    /// Established TCP (kernel default 900).
+    #[serde(default = "default_tcp_timeout")]
+    pub tcp: u32,
+    /// TCP after a FIN (kernel default 120).
+    #[serde(default = "default_tcpfin_timeout")]
+    pub tcpfin: u32,
+    /// UDP (kernel default 300).
+    #[serde(default = "default_udp_timeout")]
+    pub udp: u32,
+}
+
+fn default_tcp_timeout() -> u32 {
+    900
+}
+
+fn default_tcpfin_timeout() -> u32 {
+    120
+}
+
+fn default_udp_timeout() -> u32 {
+    300
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        TimeoutsConfig {
+            tcp: default_tcp_timeout(),
+            tcpfin: default_tcpfin_timeout(),
+            udp: default_udp_timeout(),
+        }
+    }
 }
 
 fn default_admin_socket() -> PathBuf {
@@ -363,6 +537,27 @@ impl Config {
                 "eal: `{opt}` is set from `workers` by rvsd; remove it from `eal`"
             ));
         }
+        if self.max_conns == 0 {
+            return Err("max_conns must be positive".into());
+        }
+        if self.max_dests == 0 || self.max_dests > MAX_DEST_SLOTS {
+            return Err(format!(
+                "max_dests {} is out of range (1 to {MAX_DEST_SLOTS})",
+                self.max_dests
+            ));
+        }
+        if let Some(g) = &self.admin_group {
+            if g.is_empty() {
+                return Err("admin_group is empty: name a group or leave it out".into());
+            }
+        }
+        // The services go through the same checks as rvsadm's requests.
+        let part = crate::reload::ServicePart::from_config(self)?;
+        let mut state = crate::state::State::new(crate::state::Limits {
+            workers: self.workers.lcores.len(),
+            max_dests: self.max_dests,
+        });
+        crate::reload::load(&mut state, &part)?;
         if self.mempool.mbufs < 64 {
             return Err(format!(
                 "mempool.mbufs {} is too small (at least 64)",

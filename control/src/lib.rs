@@ -4,4 +4,9 @@
 
 pub mod admin;
 pub mod config;
+pub mod handler;
 pub mod publish;
+pub mod reload;
+pub mod server;
+pub mod state;
+pub mod stats;

@@ -137,6 +137,9 @@ pub enum AdminError {
     /// The request is not valid (bad weight, bad address, ...).
     #[error("{0}")]
     Invalid(String),
+    /// The peer may not use the admin socket (libipvs's `EPERM` text).
+    #[error("Permission denied (you must be root)")]
+    PermissionDenied,
     /// The peers speak different protocol versions.
     #[error("admin protocol version mismatch: rvsadm speaks {client}, rvsd speaks {server}")]
     VersionMismatch {

@@ -1,0 +1,203 @@
+//! The control core's loop (main lcore): serves the admin socket, applies
+//! changes to the service table, publishes each new snapshot to the workers
+//! before answering, re-reads the config on SIGHUP and ticks the rate
+//! estimators.
+
+use crate::dpdk::Port;
+use control::admin::{
+    AdminError, ConnEntry, HealthEntry, InterfaceEntry, NeighbourEntry, Response, RouteEntry,
+};
+use control::config::Config;
+use control::handler::{self, DaemonView};
+use control::publish::Publisher;
+use control::reload::{self, ServicePart};
+use control::server::AdminServer;
+use control::state::{BaseParts, State};
+use control::stats::StatsTable;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long an admin change may take to reach every worker.
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Rate estimator period (IPVS: 2 s).
+const TICK: Duration = Duration::from_secs(2);
+
+/// What the control loop owns.
+pub struct ControlCore<'a> {
+    /// The source of truth.
+    pub state: State,
+    /// Counters and rates.
+    pub stats: StatsTable,
+    /// Hands snapshots to the workers.
+    pub publisher: Publisher,
+    /// The daemon's own parts of every snapshot.
+    pub base: BaseParts,
+    /// The services part of the config in force (for SIGHUP diffs).
+    pub part: ServicePart,
+    /// Where the config came from.
+    pub config_path: PathBuf,
+    /// The admin socket.
+    pub server: AdminServer,
+    /// The ports, for listings.
+    pub ports: &'a [Port],
+    /// Conn table capacity of all workers together.
+    pub conn_capacity: u32,
+    /// Generation of the last published snapshot.
+    pub generation: u64,
+}
+
+impl std::fmt::Debug for ControlCore<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlCore")
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+struct View<'a> {
+    base: &'a BaseParts,
+    ports: &'a [Port],
+    conn_capacity: u32,
+}
+
+impl DaemonView for View<'_> {
+    fn conn_table_size(&self) -> u32 {
+        self.conn_capacity
+    }
+
+    fn interfaces(&self) -> Vec<InterfaceEntry> {
+        let mut rows = handler::interface_entries(self.base);
+        for (row, port) in rows.iter_mut().zip(self.ports) {
+            let st = port.stats();
+            row.link_up = port.link().up;
+            row.rx_packets = st.ipackets;
+            row.tx_packets = st.opackets;
+            row.dropped = st.imissed + st.ierrors + st.oerrors + st.rx_nombuf;
+        }
+        rows
+    }
+
+    fn routes(&self) -> Vec<RouteEntry> {
+        handler::route_entries(self.base)
+    }
+
+    fn neighbours(&self) -> Vec<NeighbourEntry> {
+        // The neighbour tables live in the workers; listing them needs a
+        // request to each worker, which comes with the conn listing.
+        Vec::new()
+    }
+
+    fn conns(&self) -> Result<Vec<ConnEntry>, AdminError> {
+        Err(AdminError::Unsupported(
+            "listing conns (-L -c) is not available in this build of rvsd yet".into(),
+        ))
+    }
+
+    fn health(&self) -> Vec<HealthEntry> {
+        Vec::new()
+    }
+
+    fn lports_in_use(&self, _lip: std::net::Ipv4Addr) -> u32 {
+        0
+    }
+}
+
+impl ControlCore<'_> {
+    /// Builds the next snapshot from the state and hands it to every worker.
+    fn publish(&mut self) -> Result<(), String> {
+        let generation = self.generation + 1;
+        let snapshot = self
+            .state
+            .snapshot(generation, &self.base)
+            .map_err(|e| e.to_string())?;
+        self.generation = generation;
+        let started = Instant::now();
+        self.publisher
+            .publish(Arc::new(snapshot), PUBLISH_TIMEOUT)
+            .map_err(|e| e.to_string())?;
+        tracing::debug!(
+            generation,
+            took_us = started.elapsed().as_micros(),
+            "snapshot published"
+        );
+        Ok(())
+    }
+
+    /// Re-reads the config file and applies the difference; a config that
+    /// fails validation changes nothing.
+    fn reload(&mut self) {
+        let result = Config::load(&self.config_path)
+            .map_err(|e| e.to_string())
+            .and_then(|c| ServicePart::from_config(&c))
+            .and_then(|new| {
+                let summary = reload::reload(&mut self.state, &self.part, &new)?;
+                self.part = new;
+                Ok(summary)
+            });
+        match result {
+            Ok(summary) if summary.is_empty() => tracing::info!("reload: configuration unchanged"),
+            Ok(summary) => match self.publish() {
+                Ok(()) => tracing::info!(?summary, generation = self.generation, "reload applied"),
+                Err(e) => tracing::error!("reload: {e}"),
+            },
+            Err(e) => tracing::error!("reload refused, nothing changed: {e}"),
+        }
+    }
+
+    /// Serves until `stop` is set; `hup` asks for a config reload.
+    pub fn run(&mut self, stop: &AtomicBool, hup: &AtomicBool) {
+        let mut next_tick = Instant::now() + TICK;
+        while !stop.load(Ordering::Relaxed) {
+            if hup.swap(false, Ordering::SeqCst) {
+                self.reload();
+            }
+            if let Some(left) = self.publisher_retry() {
+                tracing::warn!("{left}");
+            }
+            let wait = next_tick
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(50));
+            if let Ok(call) = self.server.requests().recv_timeout(wait) {
+                let view = View {
+                    base: &self.base,
+                    ports: self.ports,
+                    conn_capacity: self.conn_capacity,
+                };
+                let handled = handler::handle(
+                    &mut self.state,
+                    &mut self.stats,
+                    &view,
+                    call.request.clone(),
+                );
+                let response = if handled.changed {
+                    match self.publish() {
+                        Ok(()) => handled.response,
+                        Err(e) => Response::Error(AdminError::Internal(format!(
+                            "the change is applied but not yet running on every worker: {e}"
+                        ))),
+                    }
+                } else {
+                    handled.response
+                };
+                call.respond(response);
+            }
+            if Instant::now() >= next_tick {
+                next_tick += TICK;
+                // Dest slots whose conns are all gone go back to the pool.
+                // (Worker packet counters are not exported to the estimators
+                // yet; rates stay at zero until they are.)
+                self.state.purge_trash();
+            }
+        }
+    }
+
+    fn publisher_retry(&mut self) -> Option<String> {
+        self.publisher
+            .retry_pending(Duration::ZERO)
+            .err()
+            .map(|e| e.to_string())
+    }
+}
