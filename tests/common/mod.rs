@@ -203,6 +203,11 @@ impl Rvsd {
         false
     }
 
+    /// The process id (rvsd's own: `ip netns exec` execs it in place).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Everything rvsd printed so far.
     pub fn log(&mut self) -> String {
         while let Ok(line) = self.lines.try_recv() {
