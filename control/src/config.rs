@@ -239,6 +239,12 @@ pub struct InterfaceConfig {
     /// Overrides the MAC address the device reports.
     #[serde(default)]
     pub mac: Option<String>,
+    /// Name of this port's kernel twin (the exception path): a `net_tap`
+    /// interface with the port's MAC through which traffic rvs does not
+    /// handle itself reaches the kernel (SSH to the DIP, routing protocols,
+    /// health checks) and the kernel's own packets leave by this port.
+    #[serde(default)]
+    pub kernel: Option<String>,
 }
 
 fn default_mtu() -> u16 {
@@ -463,6 +469,14 @@ impl Config {
             let dev = iface.device_name();
             if dev.is_empty() {
                 return Err(format!("interface `{}`: `device` is empty", iface.name));
+            }
+            if let Some(k) = &iface.kernel {
+                if k.is_empty() || k.len() > 15 || k.contains(['/', ' ', ',']) {
+                    return Err(format!(
+                        "interface `{}`: kernel twin name `{k}` must be 1 to 15 characters without '/', ' ' or ','",
+                        iface.name
+                    ));
+                }
             }
             if !devices.insert(dev) {
                 return Err(format!(
