@@ -185,6 +185,7 @@ fn main() {
                     updates: publish::channel(1, 1, Arc::clone(&snapshot)).1.remove(0),
                     pool: &pool,
                     redirect: &[],
+                    kernel: Vec::new(),
                 };
                 s.launch(1, move || {
                     worker::run(setup, stop);

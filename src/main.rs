@@ -133,6 +133,7 @@ fn run() -> Result<()> {
     let nworkers = u16::try_from(config.workers.lcores.len()).context("too many workers")?;
     let mut ports = Vec::with_capacity(config.interfaces.len());
     let mut interfaces = Vec::with_capacity(config.interfaces.len());
+    let mut twins: Vec<(u16, Port)> = Vec::new();
     for ic in &config.interfaces {
         let ctx = || format!("interface {}", ic.name);
         let mut port = if ic.is_vdev() {
@@ -162,6 +163,18 @@ fn run() -> Result<()> {
             link_up = link.up, speed_mbps = link.speed_mbps,
             addresses = ?ic.addresses, "port up"
         );
+        if let Some(kname) = &ic.kernel {
+            // The exception path: a tap interface in the kernel with the
+            // port's MAC, one queue pair per worker like the port.
+            let vdev = format!("net_tap{}", twins.len());
+            let args = format!("iface={kname},mac={mac}");
+            let mut twin = Port::create_vdev(&vdev, &args).with_context(ctx)?;
+            twin.configure(nworkers, 512, 512, &pool)
+                .with_context(ctx)?;
+            twin.start().with_context(ctx)?;
+            tracing::info!(interface = %ic.name, kernel = %kname, twin_port = twin.id(), "kernel twin up");
+            twins.push((port.id(), twin));
+        }
         interfaces.push(Interface {
             port: port.id(),
             name: ic.name.clone(),
@@ -219,6 +232,10 @@ fn run() -> Result<()> {
         for ((i, &lcore), updates) in config.workers.lcores.iter().enumerate().zip(subscribers) {
             let id = u16::try_from(i).unwrap_or(u16::MAX);
             let queues = ports.iter().filter_map(|p| p.queue(id)).collect();
+            let kernel = twins
+                .iter()
+                .filter_map(|(phys, t)| Some((*phys, t.queue(id)?)))
+                .collect();
             let setup = WorkerSetup {
                 id,
                 lcore,
@@ -230,6 +247,7 @@ fn run() -> Result<()> {
                 updates,
                 pool: &pool,
                 redirect: &redirect,
+                kernel,
             };
             let (stop, reports) = (&*stop, &reports);
             let launched = s.launch(lcore, move || {
@@ -291,6 +309,7 @@ fn run() -> Result<()> {
             "port totals"
         );
     }
+    drop(twins);
     drop(ports);
     drop(redirect);
     drop(pool);

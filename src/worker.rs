@@ -34,6 +34,9 @@ pub struct WorkerSetup<'a> {
     /// One redirect ring per worker, by worker index: frames that belong to
     /// another worker's conns go into its ring (DESIGN.md, "Reply ownership").
     pub redirect: &'a [Ring],
+    /// The exception path: for a port with a kernel twin, (port, the twin's
+    /// queue for this worker).
+    pub kernel: Vec<(PortId, QueueHandle)>,
 }
 
 /// Counters the shell keeps itself, beside the dataplane's.
@@ -47,8 +50,12 @@ pub struct ShellStats {
     pub tx_full: u64,
     /// Chained (multi-segment) mbufs the dataplane cannot handle (freed).
     pub multi_segment: u64,
-    /// Verdicts this build does not carry out yet (to kernel).
-    pub unhandled: u64,
+    /// To-kernel verdicts for a port without a kernel twin (freed).
+    pub no_twin: u64,
+    /// Frames handed to the kernel through a twin.
+    pub to_kernel: u64,
+    /// Frames the kernel sent out through a twin.
+    pub from_kernel: u64,
     /// Transmit verdicts naming a port this worker has no queue on.
     pub bad_port: u64,
     /// Frames handed to another worker's redirect ring.
@@ -88,6 +95,8 @@ struct Loop<'a> {
     tx: Vec<Burst>,
     redirect_out: Vec<Burst>,
     redirect: &'a [Ring],
+    kernel: Vec<(PortId, QueueHandle)>,
+    kernel_tx: Vec<Burst>,
     burst: usize,
 }
 
@@ -132,7 +141,19 @@ impl Loop<'_> {
                     self.shell.redirect_full += 1;
                 }
             }
-            Verdict::ToKernel { .. } => self.shell.unhandled += 1,
+            Verdict::ToKernel { port } => {
+                let Some(slot) = self.kernel.iter().position(|(p, _)| *p == port) else {
+                    self.shell.no_twin += 1;
+                    return;
+                };
+                if self.kernel_tx[slot].is_full() {
+                    let sent = self.kernel[slot].1.tx_burst(&mut self.kernel_tx[slot]);
+                    self.shell.to_kernel += sent as u64;
+                }
+                if self.kernel_tx[slot].push(m).is_err() {
+                    self.shell.tx_full += 1;
+                }
+            }
         }
     }
 
@@ -147,7 +168,43 @@ impl Loop<'_> {
         self.shell.redirect_full += (pending - done) as u64;
     }
 
+    /// The kernel's own frames (SSH replies, ARP, routing protocols, health
+    /// checks) go out of the twin's port untouched. Polled before the ports,
+    /// so the kernel's control traffic is not starved by a flood on the wire.
+    fn poll_kernel(&mut self, rx: &mut Burst) -> bool {
+        let mut busy = false;
+        for ki in 0..self.kernel.len() {
+            let (port, twin) = self.kernel[ki];
+            if twin.rx_burst(rx, self.burst) == 0 {
+                continue;
+            }
+            busy = true;
+            let Some(slot) = self.ports.iter().position(|p| *p == port) else {
+                self.shell.bad_port += rx.len() as u64;
+                rx.drain().for_each(drop);
+                continue;
+            };
+            self.shell.from_kernel += rx.len() as u64;
+            for m in rx.drain() {
+                if self.tx[slot].is_full() {
+                    let sent = self.queues[slot].tx_burst(&mut self.tx[slot]);
+                    self.shell.tx += sent as u64;
+                }
+                if self.tx[slot].push(m).is_err() {
+                    self.shell.tx_full += 1;
+                }
+            }
+        }
+        busy
+    }
+
     fn flush_tx(&mut self) {
+        for ((_, twin), b) in self.kernel.iter().zip(self.kernel_tx.iter_mut()) {
+            let pending = b.len();
+            let sent = twin.tx_burst(b);
+            self.shell.to_kernel += sent as u64;
+            self.shell.tx_full += (pending - sent) as u64;
+        }
         for (q, b) in self.queues.iter().zip(self.tx.iter_mut()) {
             let pending = b.len();
             let sent = q.tx_burst(b);
@@ -170,6 +227,7 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
         updates,
         pool,
         redirect,
+        kernel,
     } = setup;
     tracing::info!(worker = id, lcore, ports = queues.len(), "worker polling");
     let burst = usize::from(burst).min(crate::dpdk::MAX_BURST);
@@ -181,6 +239,8 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
         redirect_out: redirect.iter().map(|_| Burst::new()).collect(),
         queues,
         redirect,
+        kernel_tx: kernel.iter().map(|_| Burst::new()).collect(),
+        kernel,
         burst,
     };
     let own_ring = redirect.get(usize::from(id));
@@ -188,7 +248,7 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
 
     while !stop.load(Ordering::Relaxed) {
         let now = clock.now();
-        let mut idle = true;
+        let mut idle = !lp.poll_kernel(&mut rx);
         for qi in 0..lp.queues.len() {
             let q = lp.queues[qi];
             let n = q.rx_burst(&mut rx, burst);

@@ -1,0 +1,88 @@
+//! The exception path: rvsd gives its port a kernel twin (a tap interface
+//! with the port's MAC), and what the kernel sends through it leaves by the
+//! port.
+
+mod common;
+
+use common::{eal_args, ifname, require_root, Netns, Rvsd};
+use std::time::Duration;
+
+#[test]
+fn kernel_twin_carries_the_kernels_traffic_out_of_the_port() {
+    require_root();
+    let pid = std::process::id();
+    let mut ns = Netns::new();
+    let lb = ns.add(&format!("rvs-exc-lb-{pid}"));
+    let cl = ns.add(&format!("rvs-exc-cl-{pid}"));
+    let (lb_if, cl_if, twin) = (ifname("xl"), ifname("xc"), ifname("xk"));
+    ns.veth(&lb_if, &lb, &cl_if, &cl);
+    common::must(&[
+        "ip",
+        "-n",
+        &cl,
+        "addr",
+        "add",
+        "198.18.0.2/24",
+        "dev",
+        &cl_if,
+    ]);
+    let lb_mac = ns.mac(&lb, &lb_if);
+
+    let config = format!(
+        r#"(
+    eal: {eal},
+    interfaces: [(name: "lb0", device: "net_af_packet0,iface={lb_if}", addresses: ["198.18.0.1/24"], kernel: "{twin}")],
+    workers: (lcores: [1], idle_sleep_us: 50),
+    admin_socket: "/tmp/rvs-exc-{pid}.sock",
+)"#,
+        eal = eal_args("exc")
+    );
+    let mut rvsd = Rvsd::start(Some(&lb), "exc", &config);
+    assert!(
+        rvsd.wait_for("rvsd running", Duration::from_secs(30)),
+        "{}",
+        rvsd.log()
+    );
+
+    // The twin exists in rvsd's namespace, with the port's MAC.
+    assert_eq!(
+        ns.mac(&lb, &twin),
+        lb_mac,
+        "the twin carries the port's MAC"
+    );
+    common::must(&[
+        "ip",
+        "-n",
+        &lb,
+        "addr",
+        "add",
+        "198.18.0.1/24",
+        "dev",
+        &twin,
+    ]);
+    common::must(&["ip", "-n", &lb, "link", "set", &twin, "up"]);
+
+    // The LB kernel pings the client: its ARP request for 198.18.0.2 leaves
+    // through the twin and the port, so the client learns 198.18.0.1 at the
+    // port's MAC (a request for one of its own addresses, which Linux learns
+    // from; rvsd's gratuitous ARP alone would not create the entry).
+    let _ = ns.exec(&lb, &["ping", "-c", "2", "-W", "1", "198.18.0.2"]);
+    let mut neigh = String::new();
+    for _ in 0..30 {
+        neigh = common::must(&["ip", "-n", &cl, "neigh", "show", "198.18.0.1"]);
+        if neigh.contains(&lb_mac) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        neigh.contains(&lb_mac),
+        "client never heard the LB kernel: {neigh:?}\n{}",
+        rvsd.log()
+    );
+
+    let status = rvsd.terminate(Duration::from_secs(15)).expect("rvsd exits");
+    let log = rvsd.log();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("kernel twin up"), "{log}");
+}
