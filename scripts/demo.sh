@@ -28,7 +28,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "==> building rvs (release)"
-cargo build --release --locked -p rvs --bin rvsd
+cargo build --release --locked -p rvs --bin rvsd -p rvs-cli --bin rvsadm
+RVSADM="target/release/rvsadm --socket $WORK/rvsd.sock"
 
 echo "==> topology: client namespace $CL <-veth-> director namespace $LB"
 ip netns del "$LB" 2>/dev/null || true
@@ -78,6 +79,19 @@ for src in 198.18.0.2 198.18.0.3; do
 done
 echo "==> client's neighbour table"
 ip -n "$CL" neigh show dev rvsdemo-cl | sed 's/^/    /'
+
+echo "==> configuring a virtual service with rvsadm, in ipvsadm's syntax"
+for cmd in "-A -t 198.18.0.100:80 -s wrr" \
+           "-a -t 198.18.0.100:80 -r 198.19.0.11:80 -m -w 1" \
+           "-a -t 198.18.0.100:80 -r 198.19.0.12:80 -m -w 2" \
+           "-a -t 198.18.0.100:80 -r 198.19.0.13:80 -m -w 3"; do
+    echo "    # rvsadm $cmd"
+    $RVSADM $cmd
+done
+echo "    # rvsadm -Ln"
+$RVSADM -Ln | sed 's/^/    /'
+echo "    # rvsadm -S -n"
+$RVSADM -S -n | sed 's/^/    /'
 
 echo "==> stopping rvsd (SIGTERM)"
 kill -TERM "$RVSD_PID"
