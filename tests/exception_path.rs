@@ -67,16 +67,9 @@ fn kernel_twin_carries_the_kernels_traffic_out_of_the_port() {
     // port's MAC (a request for one of its own addresses, which Linux learns
     // from; rvsd's gratuitous ARP alone would not create the entry).
     let _ = ns.exec(&lb, &["ping", "-c", "2", "-W", "1", "198.18.0.2"]);
-    let mut neigh = String::new();
-    for _ in 0..30 {
-        neigh = common::must(&["ip", "-n", &cl, "neigh", "show", "198.18.0.1"]);
-        if neigh.contains(&lb_mac) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (seen, neigh) = ns.wait_neigh(&cl, "198.18.0.1", &lb_mac, Duration::from_secs(3));
     assert!(
-        neigh.contains(&lb_mac),
+        seen,
         "client never heard the LB kernel: {neigh:?}\n{}",
         rvsd.log()
     );

@@ -50,16 +50,9 @@ fn rvsd_answers_arp_and_ping_and_stops_on_sigterm() {
 
     // At start rvsd announces its addresses (gratuitous ARP): the client
     // learns the LB's MAC before sending anything.
-    let mut announced = String::new();
-    for _ in 0..50 {
-        announced = common::must(&["ip", "-n", &cl, "neigh", "show", "198.18.0.10"]);
-        if announced.contains(&lb_mac) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (seen, announced) = ns.wait_neigh(&cl, "198.18.0.10", &lb_mac, Duration::from_secs(5));
     assert!(
-        announced.contains(&lb_mac),
+        seen,
         "no gratuitous ARP for 198.18.0.10 seen: {announced:?}; neighbours: {}; arp_accept: {}\n{}",
         common::must(&["ip", "-n", &cl, "neigh"]),
         common::must(&[

@@ -86,6 +86,23 @@ impl Netns {
         run(&full)
     }
 
+    /// Waits (at most `limit`) until `ns` holds a neighbour entry for `ip`
+    /// with `mac`; returns the last `ip neigh show` output and whether it
+    /// matched.
+    pub fn wait_neigh(&self, ns: &str, ip: &str, mac: &str, limit: Duration) -> (bool, String) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let shown = must(&["ip", "-n", ns, "neigh", "show", ip]);
+            if shown.contains(mac) {
+                return (true, shown);
+            }
+            if Instant::now() >= deadline {
+                return (false, shown);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The MAC address of `dev` in `ns`.
     pub fn mac(&self, ns: &str, dev: &str) -> String {
         let out = must(&["ip", "-n", ns, "-o", "link", "show", dev]);
