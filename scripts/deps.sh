@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
     libdpdk-dev dpdk-dev clang libclang-dev pkg-config build-essential
-    iproute2 ethtool iputils-ping iputils-arping procps
+    iproute2 ethtool iputils-ping iputils-arping procps python3
 )
 
 SUDO=""

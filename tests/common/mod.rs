@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod topo;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
