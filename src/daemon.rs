@@ -9,6 +9,9 @@ use control::admin::{
 };
 use control::config::Config;
 use control::handler::{self, DaemonView};
+use control::health::apply;
+use control::health::engine::Engine;
+use control::health::plan::Plan;
 use control::publish::Publisher;
 use control::reload::{self, ServicePart};
 use control::server::AdminServer;
@@ -47,6 +50,9 @@ pub struct ControlCore<'a> {
     pub conn_capacity: u32,
     /// Generation of the last published snapshot.
     pub generation: u64,
+    /// The health checker (keepalived's semantics); its events change the
+    /// table like admin commands do.
+    pub health: Engine,
 }
 
 impl std::fmt::Debug for ControlCore<'_> {
@@ -61,6 +67,7 @@ struct View<'a> {
     base: &'a BaseParts,
     ports: &'a [Port],
     conn_capacity: u32,
+    health: &'a Engine,
 }
 
 impl DaemonView for View<'_> {
@@ -97,7 +104,7 @@ impl DaemonView for View<'_> {
     }
 
     fn health(&self) -> Vec<HealthEntry> {
-        Vec::new()
+        self.health.health()
     }
 
     fn lports_in_use(&self, _lip: std::net::Ipv4Addr) -> u32 {
@@ -131,10 +138,15 @@ impl ControlCore<'_> {
     fn reload(&mut self) {
         let result = Config::load(&self.config_path)
             .map_err(|e| e.to_string())
-            .and_then(|c| ServicePart::from_config(&c))
-            .and_then(|new| {
+            .and_then(|c| Ok((ServicePart::from_config(&c)?, Plan::from_config(&c)?)))
+            .and_then(|(new, plan)| {
                 let summary = reload::reload(&mut self.state, &self.part, &new)?;
                 self.part = new;
+                // Reload re-adds config dests that health checking had taken
+                // out; the engine keeps the state of unchanged checks and
+                // says what the table must look like.
+                let events = self.health.reconfigure(plan)?;
+                apply::apply_all(&mut self.state, &events);
                 Ok(summary)
             });
         match result {
@@ -160,11 +172,24 @@ impl ControlCore<'_> {
             let wait = next_tick
                 .saturating_duration_since(Instant::now())
                 .min(Duration::from_millis(50));
+            let mut health_changed = false;
+            while let Ok(event) = self.health.events().try_recv() {
+                match apply::apply(&mut self.state, &event) {
+                    Ok(changed) => health_changed |= changed,
+                    Err(e) => tracing::warn!(?event, "health: cannot apply: {e}"),
+                }
+            }
+            if health_changed {
+                if let Err(e) = self.publish() {
+                    tracing::error!("health change not yet on every worker: {e}");
+                }
+            }
             if let Ok(call) = self.server.requests().recv_timeout(wait) {
                 let view = View {
                     base: &self.base,
                     ports: self.ports,
                     conn_capacity: self.conn_capacity,
+                    health: &self.health,
                 };
                 let handled = handler::handle(
                     &mut self.state,

@@ -8,6 +8,9 @@
 
 use anyhow::{bail, Context, Result};
 use control::config::Config;
+use control::health::apply;
+use control::health::engine::{Engine, EngineOptions};
+use control::health::plan::Plan;
 use control::publish;
 use control::reload::{self, ServicePart};
 use control::server::AdminServer;
@@ -211,6 +214,12 @@ fn run() -> Result<()> {
         max_dests: config.max_dests,
     });
     reload::load(&mut state, &part).map_err(anyhow::Error::msg)?;
+    // Health checks: the engine's view at start (alpha dests out, a sorry
+    // server in) is applied before the first snapshot.
+    let plan = Plan::from_config(&config).map_err(anyhow::Error::msg)?;
+    let (health, initial) = Engine::start(&plan, EngineOptions::default())
+        .context("cannot start the health checker")?;
+    apply::apply_all(&mut state, &initial);
     let base = BaseParts { interfaces, routes };
     let snapshot = Arc::new(
         state
@@ -281,6 +290,7 @@ fn run() -> Result<()> {
                 .max_conns
                 .saturating_mul(u32::try_from(nworkers_usize).unwrap_or(u32::MAX)),
             generation: 1,
+            health,
         };
         core.run(&stop, &hup);
         tracing::info!("stopping");

@@ -70,6 +70,10 @@ pub fn run(
 ) -> i32 {
     let program = args.first().map_or("rvsadm", String::as_str);
     let rest = args.get(1..).unwrap_or(&[]);
+    // rvs extension that needs no daemon: it only reads a file.
+    if rest.first().is_some_and(|a| crate::import::is_import(a)) {
+        return crate::import::run(short_name(program), rest, io.out, io.err);
+    }
     let cmd = match parse(rest, resolver, false) {
         Ok(c) => c,
         Err(e) => {

@@ -100,6 +100,10 @@ virtual-service:
   {p} -L --neighbours       list the neighbour (ARP) cache
   {p} -L --laddrs [-n]      list FullNAT local addresses by service
   {p} -L --health [-n]      list dest health-check status
+  {p} --import-keepalived FILE
+                           print keepalived.conf's virtual_servers as the rvs
+                           config's `services` block (RON); what rvs cannot
+                           carry over is named on stderr
   --fullnat                           forwarding method for -a/-e (FullNAT)
   --socket PATH                       admin socket of rvsd (default /run/rvs/rvsd.sock,
                                       or $RVS_SOCKET); accepted anywhere on the line

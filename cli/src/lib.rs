@@ -11,6 +11,7 @@ pub mod app;
 pub mod client;
 pub mod format;
 pub mod help;
+pub mod import;
 pub mod names;
 pub mod parse;
 

@@ -5,7 +5,7 @@
 //! validates, so a `Config` in hand is always usable.
 
 use dataplane::addr::{Ipv4Cidr, MacAddr};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -73,37 +73,95 @@ fn default_max_dests() -> u32 {
 pub const MAX_DEST_SLOTS: u32 = 1 << 20;
 
 /// One virtual service: exactly one of `tcp`, `udp` (`VIP:port`) or `mark`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+///
+/// It serializes too (`rvsadm --import-keepalived` writes services as RON),
+/// leaving out what is at its default.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// `-t VIP:port`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<String>,
     /// `-u VIP:port`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub udp: Option<String>,
     /// `-f MARK`; packets get the mark from `rules`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mark: Option<u32>,
     /// The classification rules of a mark service (what iptables mangle
     /// rules do for IPVS).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<MarkRuleConfig>,
     /// `-s`, default `wlc`.
     #[serde(default = "default_scheduler")]
     pub scheduler: String,
     /// `-b`: ipvsadm's comma-separated flag list (`sh-port,sh-fallback`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sched_flags: Option<String>,
     /// `-p`: persistence timeout in seconds.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistent: Option<u32>,
     /// `-M`: persistence netmask, `a.b.c.d`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netmask: Option<String>,
     /// The real servers.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dests: Vec<DestConfig>,
+    /// Health checks (keepalived's `virtual_server` keys from here on):
+    /// seconds between checks of each dest (keepalived's default 60); a
+    /// dest's `check` may set its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_loop: Option<u32>,
+    /// Sum of the weights of the up dests below which the service has lost
+    /// quorum (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<u32>,
+    /// Quorum is regained at `quorum + hysteresis` and lost below
+    /// `quorum - hysteresis`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hysteresis: u32,
+    /// Dests start down and enter the pool after their first good check.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub alpha: bool,
+    /// When the service goes away, run the down notifies of its up dests
+    /// and its `quorum_down`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub omega: bool,
+    /// A failed dest stays in the table with weight 0 instead of being
+    /// removed (every dest; a dest may override it).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub inhibit_on_failure: bool,
+    /// `RIP:port` put in the table, as the only dest, while the service
+    /// has lost quorum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sorry_server: Option<String>,
+    /// Forwarding method of the sorry server (keepalived's
+    /// `sorry_server_lvs_method`); default that of the first dest, else
+    /// `dr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sorry_method: Option<MethodConfig>,
+    /// Command run when the service gains quorum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum_up: Option<String>,
+    /// Command run when the service loses quorum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum_down: Option<String>,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
+fn is_default_method(m: &MethodConfig) -> bool {
+    *m == MethodConfig::default()
+}
+
+fn is_default_weight(w: &u32) -> bool {
+    *w == default_weight()
 }
 
 fn default_scheduler() -> String {
@@ -112,7 +170,7 @@ fn default_scheduler() -> String {
 
 /// A mark rule: packets of `protocol` to `vip` (an address or a prefix)
 /// whose destination port is in `ports` (all when empty) get the mark.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MarkRuleConfig {
     /// `a.b.c.d` or `a.b.c.d/len`.
@@ -120,12 +178,12 @@ pub struct MarkRuleConfig {
     /// `tcp` or `udp`.
     pub protocol: ProtocolConfig,
     /// Ports and ranges: `"443"`, `"8000-8099"`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<String>,
 }
 
 /// A transport protocol in the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProtocolConfig {
     /// TCP.
@@ -135,23 +193,122 @@ pub enum ProtocolConfig {
 }
 
 /// A real server.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestConfig {
     /// `RIP` or `RIP:port` (the port defaults to the service's).
     pub rip: String,
     /// `-w`, default 1.
-    #[serde(default = "default_weight")]
+    #[serde(default = "default_weight", skip_serializing_if = "is_default_weight")]
     pub weight: u32,
     /// Forwarding method, default `dr` (ipvsadm's `-g`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default_method")]
     pub method: MethodConfig,
     /// `-x`, 0 = none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub u_threshold: u32,
     /// `-y`, 0 = none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub l_threshold: u32,
+    /// The health check (keepalived's `TCP_CHECK`, `HTTP_GET`, ...); a dest
+    /// without one is always up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckConfig>,
+    /// Overrides the service's `inhibit_on_failure` for this dest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inhibit_on_failure: Option<bool>,
+    /// Command run when the dest comes up (keepalived's `notify_up`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_up: Option<String>,
+    /// Command run when the dest goes down (keepalived's `notify_down`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_down: Option<String>,
+}
+
+/// Which checker a dest's `check` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckKindConfig {
+    /// keepalived's `TCP_CHECK`: a TCP connect.
+    Tcp,
+    /// `HTTP_GET`: GET each url, check status (and body MD5).
+    Http,
+    /// `SSL_GET`: the same over TLS.
+    Https,
+    /// `UDP_CHECK`: a datagram, and no ICMP port unreachable (or a reply).
+    Udp,
+    /// `MISC_CHECK`: a script's exit status.
+    Misc,
+    /// `PING_CHECK`: ICMP echo.
+    Ping,
+}
+
+/// One `url` block of an HTTP or HTTPS check.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UrlConfig {
+    /// The path to GET.
+    pub path: String,
+    /// The status expected (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    /// MD5 of the body in hex, as keepalived's `genhash` prints it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// A dest's health check: keepalived's checker keys. Keys that do not
+/// belong to `kind` are refused when the config is loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckConfig {
+    /// The checker.
+    pub kind: CheckKindConfig,
+    /// Address to check instead of the RIP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_ip: Option<String>,
+    /// Port to check instead of the dest's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_port: Option<u16>,
+    /// Seconds a connect (and the whole exchange) may take (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout: Option<u32>,
+    /// Seconds between checks; default the service's `delay_loop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_loop: Option<u32>,
+    /// Failed checks retried before an up dest is declared down (keepalived
+    /// `retry`/`nb_get_retry`, default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<u32>,
+    /// Seconds between those retries (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_before_retry: Option<u32>,
+    /// The first check runs after a random delay of up to this many
+    /// seconds (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<u32>,
+    /// `http`/`https`: the urls; every one must pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<UrlConfig>,
+    /// `http`/`https`: the Host header (and the TLS server name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtualhost: Option<String>,
+    /// `udp`: the datagram to send, in hex (default one zero byte).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
+    /// `udp`: a reply is required; when not empty, it must start with
+    /// these bytes (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_reply: Option<String>,
+    /// `misc`: the command (path and arguments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misc_path: Option<String>,
+    /// `misc`: seconds the command may run (default the delay loop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misc_timeout: Option<u32>,
+    /// `misc`: exit status 2 to 255 sets the weight to status - 2.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub misc_dynamic: bool,
 }
 
 fn default_weight() -> u32 {
@@ -159,7 +316,7 @@ fn default_weight() -> u32 {
 }
 
 /// A forwarding method in the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MethodConfig {
     /// `-m`.
@@ -572,6 +729,9 @@ impl Config {
             max_dests: self.max_dests,
         });
         crate::reload::load(&mut state, &part)?;
+        // Health checks: scripts must exist and be executable now, not at
+        // the first check.
+        crate::health::plan::Plan::from_config(self)?;
         if self.mempool.mbufs < 64 {
             return Err(format!(
                 "mempool.mbufs {} is too small (at least 64)",

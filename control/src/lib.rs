@@ -5,6 +5,8 @@
 pub mod admin;
 pub mod config;
 pub mod handler;
+pub mod health;
+pub mod keepalived;
 pub mod publish;
 pub mod reload;
 pub mod server;
