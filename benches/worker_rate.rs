@@ -169,6 +169,7 @@ fn main() {
     let template = echo_request();
     let clock = TscClock::new(&eal);
     let q = port.queue(0).expect("queue");
+    let export = std::sync::Mutex::new(rvs::worker::Exported::default());
     let measure = |rvs: bool| -> (u64, u64, u64, f64) {
         let stop = AtomicBool::new(false);
         let ((sent, received, bad, elapsed), statuses) = dpdk::scope(|s| {
@@ -177,6 +178,8 @@ fn main() {
                 let setup = WorkerSetup {
                     id: 0,
                     lcore: 1,
+                    config: dataplane::worker::WorkerConfig::new(0),
+                    export: &export,
                     queues: vec![q],
                     snapshot: Arc::clone(&snapshot),
                     burst: 32,

@@ -4,6 +4,8 @@
 //! estimators.
 
 use crate::dpdk::Port;
+use crate::worker::Exported;
+use control::admin::Stats;
 use control::admin::{
     AdminError, ConnEntry, HealthEntry, InterfaceEntry, NeighbourEntry, Response, RouteEntry,
 };
@@ -16,10 +18,12 @@ use control::publish::Publisher;
 use control::reload::{self, ServicePart};
 use control::server::AdminServer;
 use control::state::{BaseParts, State};
+use control::stats::CounterSample;
 use control::stats::StatsTable;
+use dataplane::worker::TrafficStats;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long an admin change may take to reach every worker.
@@ -53,6 +57,8 @@ pub struct ControlCore<'a> {
     /// The health checker (keepalived's semantics); its events change the
     /// table like admin commands do.
     pub health: Engine,
+    /// The workers' exported counters.
+    pub exports: &'a [Mutex<Exported>],
 }
 
 impl std::fmt::Debug for ControlCore<'_> {
@@ -112,7 +118,34 @@ impl DaemonView for View<'_> {
     }
 }
 
+fn stats_of(t: &TrafficStats) -> Stats {
+    Stats {
+        conns: t.conns,
+        inpkts: t.inpkts,
+        outpkts: t.outpkts,
+        inbytes: t.inbytes,
+        outbytes: t.outbytes,
+    }
+}
+
 impl ControlCore<'_> {
+    /// The workers' counters summed per service and per dest slot.
+    fn sample(&self) -> CounterSample {
+        let mut sample = CounterSample::default();
+        for slot in self.exports {
+            let Ok(e) = slot.lock() else { continue };
+            for (id, t) in &e.services {
+                sample.add_service(*id, &stats_of(t));
+            }
+            for (i, t) in e.dests.iter().enumerate() {
+                if let Ok(slot) = u32::try_from(i) {
+                    sample.add_dest(slot, &stats_of(t));
+                }
+            }
+        }
+        sample
+    }
+
     /// Builds the next snapshot from the state and hands it to every worker.
     fn publish(&mut self) -> Result<(), String> {
         let generation = self.generation + 1;
@@ -185,6 +218,9 @@ impl ControlCore<'_> {
                 }
             }
             if let Ok(call) = self.server.requests().recv_timeout(wait) {
+                // Fresh counters for listings (no estimator step).
+                let sample = self.sample();
+                self.stats.record(&sample, &self.state);
                 let view = View {
                     base: &self.base,
                     ports: self.ports,
@@ -211,9 +247,9 @@ impl ControlCore<'_> {
             }
             if Instant::now() >= next_tick {
                 next_tick += TICK;
+                let sample = self.sample();
+                self.stats.tick(&sample, &self.state);
                 // Dest slots whose conns are all gone go back to the pool.
-                // (Worker packet counters are not exported to the estimators
-                // yet; rates stay at zero until they are.)
                 self.state.purge_trash();
             }
         }

@@ -18,9 +18,10 @@ use control::state::{BaseParts, Limits, State};
 use control::stats::StatsTable;
 use dataplane::snapshot::Interface;
 use dataplane::stack::route::Route;
+use dataplane::worker::WorkerConfig;
 use rvs::daemon::ControlCore;
 use rvs::dpdk::{self, Eal, Mempool, Port, TscClock};
-use rvs::worker::{self, WorkerSetup};
+use rvs::worker::{self, Exported, WorkerSetup};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -76,6 +77,21 @@ fn parse_args() -> Result<Option<Args>> {
     }
     let config = config.with_context(|| format!("--config FILE is required\n{USAGE}"))?;
     Ok(Some(Args { config, check }))
+}
+
+/// 64 random bits from the kernel, for the conn hash secrets; the clock if
+/// /dev/urandom cannot be read.
+fn random_seed() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
+        Ok(()) => u64::from_le_bytes(b),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| {
+                u64::from(d.subsec_nanos()) ^ d.as_secs().rotate_left(32)
+            }),
+    }
 }
 
 fn main() {
@@ -232,6 +248,10 @@ fn run() -> Result<()> {
 
     let clock = TscClock::new(&eal);
     let reports = Mutex::new(Vec::new());
+    let exports: Vec<Mutex<Exported>> = (0..nworkers_usize)
+        .map(|_| Mutex::new(Exported::default()))
+        .collect();
+    let seed_base = random_seed();
     let redirect = (0..config.workers.lcores.len())
         .map(|i| dpdk::Ring::new_multi_producer(&format!("rvs_redirect{i}"), 4096))
         .collect::<Result<Vec<_>, _>>()?;
@@ -245,9 +265,20 @@ fn run() -> Result<()> {
                 .iter()
                 .filter_map(|(phys, t)| Some((*phys, t.queue(id)?)))
                 .collect();
+            let mut wcfg = WorkerConfig::new(id);
+            wcfg.workers = nworkers;
+            wcfg.conn_capacity = config.max_conns;
+            wcfg.template_capacity = (config.max_conns / 4).max(1024);
+            // A secret per worker keys its conn hash, so clients cannot aim
+            // conns at one probe chain.
+            wcfg.seed = seed_base
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .rotate_left(u32::from(id));
             let setup = WorkerSetup {
                 id,
                 lcore,
+                config: wcfg,
+                export: &exports[i],
                 queues,
                 snapshot: Arc::clone(&snapshot),
                 burst: config.workers.burst,
@@ -291,6 +322,7 @@ fn run() -> Result<()> {
                 .saturating_mul(u32::try_from(nworkers_usize).unwrap_or(u32::MAX)),
             generation: 1,
             health,
+            exports: &exports,
         };
         core.run(&stop, &hup);
         tracing::info!("stopping");

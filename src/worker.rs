@@ -5,10 +5,29 @@
 
 use crate::dpdk::{Burst, Mbuf, Mempool, QueueHandle, Ring, TscClock};
 use control::publish::Subscriber;
+use dataplane::worker::{TrafficStats, WorkerConfig};
 use dataplane::{PortId, Snapshot, Time, Verdict, Worker};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// How often a worker copies its counters out for the control core.
+const EXPORT_EVERY_NS: u64 = 500_000_000;
+
+/// A worker's counters as the control core reads them: copied out by the
+/// worker twice a second (never on the per-packet path), summed by the
+/// control core into the per-service and per-dest stats.
+#[derive(Debug, Clone, Default)]
+pub struct Exported {
+    /// Traffic per service id.
+    pub services: Vec<(u32, TrafficStats)>,
+    /// Traffic per dest counter slot.
+    pub dests: Vec<TrafficStats>,
+    /// The shell's own counters.
+    pub shell: ShellStats,
+    /// Conns in this worker's table.
+    pub conns: u32,
+}
 
 /// What a worker is given.
 #[derive(Debug)]
@@ -17,6 +36,10 @@ pub struct WorkerSetup<'a> {
     pub id: u16,
     /// The lcore it runs on.
     pub lcore: u32,
+    /// The dataplane worker's sizes and seed.
+    pub config: WorkerConfig,
+    /// Where its counters go for the control core.
+    pub export: &'a Mutex<Exported>,
     /// One queue on each port, in port order.
     pub queues: Vec<QueueHandle>,
     /// The configuration it starts with.
@@ -219,6 +242,8 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
     let WorkerSetup {
         id,
         lcore,
+        config,
+        export,
         queues,
         snapshot,
         burst,
@@ -232,7 +257,7 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
     tracing::info!(worker = id, lcore, ports = queues.len(), "worker polling");
     let burst = usize::from(burst).min(crate::dpdk::MAX_BURST);
     let mut lp = Loop {
-        worker: Worker::new(id, snapshot),
+        worker: Worker::with_config(config, snapshot),
         shell: ShellStats::default(),
         ports: queues.iter().map(|q| q.port).collect(),
         tx: queues.iter().map(|_| Burst::new()).collect(),
@@ -245,6 +270,7 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
     };
     let own_ring = redirect.get(usize::from(id));
     let mut rx = Burst::new();
+    let mut next_export = 0u64;
 
     while !stop.load(Ordering::Relaxed) {
         let now = clock.now();
@@ -276,6 +302,20 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
         }
         if lp.worker.poll_timeout().is_some_and(|t| t <= now) {
             originate(&mut lp, now, pool);
+        }
+        // Bounded expiry work: conns, templates, scheduler state that ages.
+        lp.worker.expire(now);
+        if now.as_nanos() >= next_export {
+            next_export = now.as_nanos() + EXPORT_EVERY_NS;
+            // try_lock: a worker never waits for the control core.
+            if let Ok(mut e) = export.try_lock() {
+                e.services.clear();
+                e.services.extend(lp.worker.service_stats());
+                e.dests.clear();
+                e.dests.extend_from_slice(lp.worker.dest_stats());
+                e.shell = lp.shell.clone();
+                e.conns = lp.worker.conns().len();
+            }
         }
         lp.flush_tx();
         // Between bursts: take the newest configuration, then say so.

@@ -11,8 +11,11 @@
 pub mod addr;
 pub mod conn;
 pub mod frame;
+pub mod fwd;
+pub mod persist;
 pub mod sched;
 pub mod service;
+pub mod sim;
 pub mod snapshot;
 pub mod stack;
 pub mod time;

@@ -78,4 +78,21 @@ impl Snapshot {
     pub fn interface(&self, port: PortId) -> Option<&Interface> {
         self.interfaces.iter().find(|i| i.port == port)
     }
+
+    /// True if `ip` is a DIP: an address of one of the interfaces.
+    pub fn is_dip(&self, ip: Ipv4Addr) -> bool {
+        self.interfaces.iter().any(|i| i.owns(ip))
+    }
+
+    /// True if `ip` is a FullNAT local address (LIP).
+    pub fn is_laddr(&self, ip: Ipv4Addr) -> bool {
+        self.laddrs.contains(&ip)
+    }
+
+    /// True if the appliance answers ARP and ICMP echo for `ip`: a DIP, a
+    /// VIP or a LIP. As Linux with its default `arp_ignore = 0`, any of them
+    /// is answered on every port (VIPs and LIPs are not tied to one).
+    pub fn owns(&self, ip: Ipv4Addr) -> bool {
+        self.is_dip(ip) || self.is_laddr(ip) || self.services.is_vip(std::net::IpAddr::V4(ip))
+    }
 }

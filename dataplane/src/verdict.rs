@@ -82,6 +82,40 @@ drop_reasons! {
     /// An ARP reply addressed to us: it taught the neighbour table and needs
     /// no answer (a consumed frame, not an error).
     ArpConsumed => "arp_consumed",
+    /// TCP without SYN (or with RST) for a virtual service, and no conn
+    /// (IPVS schedules only on SYN: `tcp_conn_schedule`).
+    NoConn => "no_conn",
+    /// The service has no dest that may take a new conn (all quiesced,
+    /// overloaded, or none configured).
+    NoDest => "no_dest",
+    /// The conn table is full: a new conn was refused, none evicted.
+    ConnTableFull => "conn_table_full",
+    /// A new conn's reply tuple already belongs to another conn.
+    ConnExists => "conn_exists",
+    /// FullNAT: no free lport on any LIP in this worker's partition.
+    LportExhausted => "lport_exhausted",
+    /// FullNAT service but the snapshot lists no LIP.
+    NoLaddr => "no_laddr",
+    /// No route to the packet's new destination.
+    NoRoute => "no_route",
+    /// The next hop's MAC is not known yet; an ARP request is queued and the
+    /// packet dropped (the shell parks nothing on the forwarding path).
+    NeighUnresolved => "neigh_unresolved",
+    /// The conn's dest was removed and `expire_nodest_conn` is set.
+    DestRemoved => "dest_removed",
+    /// TTL ran out on a forwarded packet and no ICMP error may be sent about it.
+    TtlExceeded => "ttl_exceeded",
+    /// The packet would exceed the egress MTU (TUN without DF; rvs does not fragment).
+    TooBig => "too_big",
+    /// An ICMP error quoting no tracked conn, not for the appliance.
+    IcmpNoConn => "icmp_no_conn",
+    /// A source address that cannot name a host (0/8, broadcast, multicast, loopback).
+    Martian => "martian",
+    /// DR to a dest that is not on a connected network (the frame would go
+    /// to a router, which would send it straight back to the VIP).
+    DrNotConnected => "dr_not_connected",
+    /// The persistence template table is full: the new conn was refused.
+    TemplateTableFull => "template_table_full",
 }
 
 /// Per-worker drop counters, one slot per [`DropReason`]. Single writer (the

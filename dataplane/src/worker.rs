@@ -1,17 +1,152 @@
-//! A worker: the per-core entry point of the dataplane. It owns its tables and
-//! counters and is touched by exactly one thread.
+//! A worker: the per-core entry point of the dataplane. It owns its conn
+//! table, schedulers, persistence templates, neighbour table and counters,
+//! and is touched by exactly one thread (DESIGN.md, "Shape of the system").
+//!
+//! The packet path of [`Worker::process`]:
+//!
+//! 1. Ethernet: unicast to another station is dropped; ARP is answered for
+//!    every address the appliance owns (DIPs, VIPs, LIPs) and teaches the
+//!    neighbour table.
+//! 2. IPv4: header validated (lengths, checksum), link padding trimmed.
+//!    ICMP echo to an owned address is answered; an ICMP error quoting a
+//!    tracked conn is translated and forwarded ([`crate::fwd::icmp`]).
+//! 3. TCP/UDP: conn lookup by the packet's tuple (both directions are
+//!    indexed). A hit steps the conn's state machine, counts, rewrites per
+//!    method ([`crate::fwd`]) and transmits. A miss that another worker
+//!    owns is redirected there untouched; a miss for a service (TCP SYN
+//!    without RST, as `tcp_conn_schedule`, or any UDP datagram) goes
+//!    through persistence and the scheduler to a new conn; anything else is
+//!    handed to the kernel (to a DIP) or dropped with its reason.
+//!
+//! Policies, and why:
+//! - Fragments (MF set or offset non-zero) of forwarded traffic are dropped
+//!   and counted ([`DropReason::Fragment`]): later fragments carry no ports,
+//!   so no conn can be found for them, and rvs does not reassemble (IPVS
+//!   relies on the kernel's defrag, which rvs does not have). Fragments to a
+//!   DIP go to the kernel, which reassembles.
+//! - Next hops whose MAC is not known yet: the packet is dropped
+//!   ([`DropReason::NeighUnresolved`]) and the neighbour table creates an
+//!   incomplete entry, so [`Worker::poll_transmit`] sends the ARP request;
+//!   the client's retransmission finds the MAC. (The DPDK shell parks no
+//!   mbufs on this path; the parking API stays for the shell's own sends.)
+//! - Traffic to a DIP that no service claims (SSH, BGP, VRRP and multicast
+//!   or broadcast) goes to the kernel through the exception path.
+//! - IP options are kept and forwarded as they are; header lengths are
+//!   honoured everywhere.
+//! - A conn records its service's stable id and its dest's stable counter
+//!   slot (not their positions, which move between snapshots), so counts
+//!   and statistics stay right across configuration changes.
+//!
+//! Conn counting follows IPVS: a new conn is bound inactive, its state
+//! transitions move it between active and inactive, and its expiry or
+//! removal unbinds it ([`crate::sched::counts::ConnCounts`]). Call
+//! [`Worker::expire`] once per poll loop.
 
+use crate::conn::{
+    ConnConfig, ConnTable, CountChange, Dir, Fwd, Hit, InsertError, NewConn, Proto, TableConfig,
+    TcpFlags, Tuple, WheelConfig,
+};
 use crate::frame::Frame;
+use crate::fwd::{self, fullnat::LportPool, tun::TunError};
+use crate::persist::{TemplateKey, Templates};
+use crate::sched::counts::{ConnClass, CountedDests};
+use crate::sched::daddr_table::CHECK_EXPIRE_INTERVAL;
+use crate::sched::overload::Thresholds;
+use crate::sched::{SchedKey, Scheduler};
 use crate::snapshot::{Interface, Snapshot};
 use crate::stack;
 use crate::stack::garp::Announcer;
-use crate::stack::neigh::{NeighConfig, NeighTable, Released};
+use crate::stack::neigh::{Learn, NeighConfig, NeighTable, Released};
 use crate::time::Time;
 use crate::verdict::{DropCounters, DropReason, PortId, Verdict};
 use crate::wire::ethernet::{EtherType, EthernetFrame};
+use crate::wire::icmp::{self as icmp_wire, Icmpv4Error, Icmpv4Type};
 use crate::wire::ip::IpProtocol;
 use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::tcp::TcpPacket;
+use crate::wire::udp::UdpPacket;
+use core::ops::RangeInclusive;
+use hashbrown::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+
+/// What a worker is built with. [`WorkerConfig::new`] gives defaults fit
+/// for tests and small deployments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// This worker's index, `0..workers`.
+    pub id: u16,
+    /// How many workers share the traffic (conn ownership, lport partition).
+    pub workers: u16,
+    /// Most conns this worker tracks.
+    pub conn_capacity: u32,
+    /// Most persistence templates this worker keeps.
+    pub template_capacity: u32,
+    /// Secret keying the conn table hash (random per worker in production).
+    pub seed: u64,
+    /// Neighbour table shape.
+    pub neigh: NeighConfig,
+    /// Conn expiry work per [`Worker::expire`] call.
+    pub expire_budget: u32,
+    /// FullNAT local ports; each worker uses its residue class of it.
+    pub lports: RangeInclusive<u16>,
+}
+
+impl WorkerConfig {
+    /// Worker `id` of one, 16 Ki conns, 4 Ki templates.
+    pub fn new(id: u16) -> Self {
+        WorkerConfig {
+            id,
+            workers: 1,
+            conn_capacity: 16 * 1024,
+            template_capacity: 4 * 1024,
+            seed: 0x5eed_0000 ^ u64::from(id),
+            neigh: NeighConfig::default(),
+            expire_budget: 256,
+            lports: 1024..=65535,
+        }
+    }
+}
+
+/// Per service or per dest traffic counters, as `ipvsadm --stats` shows
+/// them (Conns, InPkts, OutPkts, InBytes, OutBytes; bytes are IP lengths).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrafficStats {
+    /// Conns created.
+    pub conns: u64,
+    /// Packets client -> real server.
+    pub inpkts: u64,
+    /// Packets real server -> client.
+    pub outpkts: u64,
+    /// Bytes client -> real server.
+    pub inbytes: u64,
+    /// Bytes real server -> client.
+    pub outbytes: u64,
+}
+
+impl TrafficStats {
+    fn packet(&mut self, dir: Dir, bytes: u64) {
+        match dir {
+            Dir::In => {
+                self.inpkts += 1;
+                self.inbytes += bytes;
+            }
+            Dir::Out => {
+                self.outpkts += 1;
+                self.outbytes += bytes;
+            }
+        }
+    }
+
+    /// Adds `other` (the control core sums workers with it).
+    pub fn add(&mut self, other: &TrafficStats) {
+        self.conns += other.conns;
+        self.inpkts += other.inpkts;
+        self.outpkts += other.outpkts;
+        self.inbytes += other.inbytes;
+        self.outbytes += other.outbytes;
+    }
+}
 
 /// Per-worker counters (single writer).
 #[derive(Debug, Clone, Default)]
@@ -20,8 +155,42 @@ pub struct WorkerStats {
     pub rx_frames: u64,
     /// Frames answered with [`Verdict::Transmit`].
     pub tx_frames: u64,
+    /// Frames answered with [`Verdict::Redirect`].
+    pub redirected: u64,
+    /// Frames answered with [`Verdict::ToKernel`].
+    pub to_kernel: u64,
+    /// ICMP errors originated (time exceeded, fragmentation needed).
+    pub icmp_errors: u64,
     /// Drops by reason.
     pub drops: DropCounters,
+    /// Traffic of every service together (`ipvsadm --stats` totals).
+    pub total: TrafficStats,
+}
+
+/// This worker's state for one service of the snapshot.
+#[derive(Debug)]
+struct SvcState {
+    id: u32,
+    sched: Scheduler,
+    /// Overload flag per dest (list order), kept from the shared counts.
+    overloaded: Vec<bool>,
+    /// Some dest has an upper threshold.
+    thresholds: bool,
+    /// Every dest is DR or TUN: no replies, the seeing worker owns conns.
+    local_owner: bool,
+    stats: TrafficStats,
+}
+
+/// Slot not used by any dest of the snapshot.
+const NO_SVC: (u32, u32) = (u32::MAX, u32::MAX);
+
+/// What the packet path learnt from the headers.
+#[derive(Debug, Clone, Copy)]
+struct Pkt {
+    l2_len: usize,
+    ip_len: u16,
+    tuple: Tuple<Ipv4Addr>,
+    flags: TcpFlags,
 }
 
 /// One worker's dataplane state. `H` is the DPDK shell's handle for a packet
@@ -33,17 +202,38 @@ pub struct WorkerStats {
 /// enough for the link, so the others stay quiet.
 #[derive(Debug)]
 pub struct Worker<H = ()> {
-    id: u16,
     snapshot: Arc<Snapshot>,
+    announcer: Announcer,
+    e: Engine<H>,
+}
+
+/// Everything but the snapshot, so that the packet path can borrow the
+/// snapshot and mutate the rest.
+#[derive(Debug)]
+struct Engine<H> {
+    id: u16,
+    workers: u16,
+    conns: ConnTable<Ipv4Addr>,
+    conn_cfg: ConnConfig,
+    svcs: Vec<SvcState>,
+    /// Dest slot -> (service index, dest index) in the snapshot.
+    slot_svc: Vec<(u32, u32)>,
+    /// Traffic per dest slot.
+    dest_stats: Vec<TrafficStats>,
     stats: WorkerStats,
     neigh: NeighTable<H>,
-    announcer: Announcer,
+    lports: LportPool,
+    templates: Templates,
+    ident: u16,
+    expire_budget: u32,
+    next_sched_gc: Time,
 }
 
 impl Worker {
-    /// Worker number `id` running `snapshot`, with a default neighbour table.
+    /// Worker number `id` (of one) running `snapshot`, with
+    /// [`WorkerConfig::new`] defaults.
     pub fn new(id: u16, snapshot: Arc<Snapshot>) -> Self {
-        Worker::with_neigh(id, snapshot, NeighConfig::default())
+        Worker::with_config(WorkerConfig::new(id), snapshot)
     }
 }
 
@@ -51,23 +241,72 @@ impl<H> Worker<H> {
     /// Worker number `id` running `snapshot`, with a neighbour table sized
     /// by `neigh` (all of it allocated here).
     pub fn with_neigh(id: u16, snapshot: Arc<Snapshot>, neigh: NeighConfig) -> Self {
+        Worker::with_config(
+            WorkerConfig {
+                neigh,
+                ..WorkerConfig::new(id)
+            },
+            snapshot,
+        )
+    }
+
+    /// A worker as configured. Every table is allocated here; a bad conn
+    /// capacity (0, or above 2^30) falls back to the default.
+    pub fn with_config(cfg: WorkerConfig, snapshot: Arc<Snapshot>) -> Self {
         let mut announcer = Announcer::new();
-        if id == 0 {
+        if cfg.id == 0 {
             // Due at the epoch: goes out on the first poll, whatever the clock.
             announcer.announce_all(Time::ZERO, &snapshot);
         }
-        Worker {
-            id,
-            snapshot,
+        let table = |capacity| {
+            ConnTable::new(TableConfig {
+                capacity,
+                seed: cfg.seed,
+                wheel: WheelConfig::default(),
+                start: Time::ZERO,
+            })
+        };
+        let conns = match table(cfg.conn_capacity) {
+            Ok(t) => t,
+            Err(_) => match table(WorkerConfig::new(cfg.id).conn_capacity) {
+                Ok(t) => t,
+                // The default capacity is valid by construction.
+                Err(e) => unreachable!("default conn table refused: {e:?}"),
+            },
+        };
+        let workers = cfg.workers.max(1);
+        let mut e = Engine {
+            id: cfg.id,
+            workers,
+            conns,
+            conn_cfg: ConnConfig::default(),
+            svcs: Vec::new(),
+            slot_svc: Vec::new(),
+            dest_stats: Vec::new(),
             stats: WorkerStats::default(),
-            neigh: NeighTable::new(neigh),
+            neigh: NeighTable::new(cfg.neigh),
+            lports: LportPool::new(cfg.id, workers, cfg.lports.clone()),
+            templates: Templates::new(cfg.template_capacity),
+            ident: cfg.id.wrapping_mul(0x1000),
+            expire_budget: cfg.expire_budget.max(1),
+            next_sched_gc: Time::ZERO + CHECK_EXPIRE_INTERVAL,
+        };
+        e.install(&snapshot);
+        Worker {
+            snapshot,
             announcer,
+            e,
         }
     }
 
     /// This worker's index.
     pub fn id(&self) -> u16 {
-        self.id
+        self.e.id
+    }
+
+    /// How many workers share the traffic.
+    pub fn workers(&self) -> u16 {
+        self.e.workers
     }
 
     /// The snapshot in force.
@@ -75,28 +314,52 @@ impl<H> Worker<H> {
         &self.snapshot
     }
 
-    /// Swaps in a new snapshot (between bursts).
+    /// Swaps in a new snapshot (between bursts). Schedulers of services that
+    /// stay (same id) carry their state over ([`Scheduler::carry_over`]);
+    /// new services get fresh ones. Conns keep running.
     pub fn set_snapshot(&mut self, snapshot: Arc<Snapshot>) {
-        if self.id == 0 {
+        if self.e.id == 0 {
             self.announcer
                 .announce_changes(Time::ZERO, &self.snapshot, &snapshot);
         }
+        self.e.install(&snapshot);
         self.snapshot = snapshot;
     }
 
     /// Counters so far.
     pub fn stats(&self) -> &WorkerStats {
-        &self.stats
+        &self.e.stats
+    }
+
+    /// Traffic per service, as (service id, counters), for the services of
+    /// the snapshot in force.
+    pub fn service_stats(&self) -> impl Iterator<Item = (u32, TrafficStats)> + '_ {
+        self.e.svcs.iter().map(|s| (s.id, s.stats))
+    }
+
+    /// Traffic per dest, indexed by dest slot.
+    pub fn dest_stats(&self) -> &[TrafficStats] {
+        &self.e.dest_stats
+    }
+
+    /// The conn table.
+    pub fn conns(&self) -> &ConnTable<Ipv4Addr> {
+        &self.e.conns
+    }
+
+    /// The persistence templates.
+    pub fn templates(&self) -> &Templates {
+        &self.e.templates
     }
 
     /// The neighbour table.
     pub fn neigh(&self) -> &NeighTable<H> {
-        &self.neigh
+        &self.e.neigh
     }
 
     /// The neighbour table, to resolve next hops and park packets.
     pub fn neigh_mut(&mut self) -> &mut NeighTable<H> {
-        &mut self.neigh
+        &mut self.e.neigh
     }
 
     /// Writes the next frame the worker itself wants to send (an ARP request
@@ -104,7 +367,8 @@ impl<H> Worker<H> {
     /// port and length, or `None` when nothing is due. Call until `None` once
     /// per poll loop.
     pub fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<(PortId, usize)> {
-        self.neigh
+        self.e
+            .neigh
             .poll_transmit(now, &self.snapshot, buf)
             .or_else(|| self.announcer.poll_transmit(now, &self.snapshot, buf))
     }
@@ -112,83 +376,872 @@ impl<H> Worker<H> {
     /// The next parked packet to send (next hop resolved: rewrite its
     /// Ethernet destination with [`stack::neigh::set_next_hop`]) or free.
     pub fn poll_released(&mut self) -> Option<Released<H>> {
-        self.neigh.poll_released()
+        self.e.neigh.poll_released()
     }
 
     /// When [`Worker::poll_transmit`] next has work, if ever.
     pub fn poll_timeout(&self) -> Option<Time> {
-        match (self.neigh.poll_timeout(), self.announcer.poll_timeout()) {
+        match (self.e.neigh.poll_timeout(), self.announcer.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// Expires conns whose timer ran out (at most the configured budget of
+    /// work), persistence templates, and scheduler state that ages. Call
+    /// once per poll loop. Returns how many conns went.
+    pub fn expire(&mut self, now: Time) -> u32 {
+        self.e.expire(&self.snapshot, now)
+    }
+
+    /// Removes every conn now (`ipvsadm -C` with conns flushed, tests),
+    /// unbinding each from its dest.
+    pub fn flush_conns(&mut self) {
+        let ids: Vec<_> = self.e.conns.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            self.e.remove_conn(&self.snapshot, id);
         }
     }
 
     /// Processes one frame received on `rx_port` at `now`, rewriting it in
     /// place, and says what to do with it.
     pub fn process(&mut self, now: Time, rx_port: PortId, frame: &mut Frame<'_>) -> Verdict {
-        self.stats.rx_frames += 1;
-        let verdict = match self.snapshot.interface(rx_port) {
-            None => Verdict::Drop(DropReason::UnknownPort),
-            Some(iface) => match ethernet_input(&mut self.neigh, now, iface, frame) {
-                Ok(()) => Verdict::Transmit { port: rx_port },
-                Err(reason) => Verdict::Drop(reason),
-            },
-        };
+        self.e.stats.rx_frames += 1;
+        let verdict = self.e.input(&self.snapshot, now, rx_port, frame);
+        let s = &mut self.e.stats;
         match verdict {
-            Verdict::Transmit { .. } => self.stats.tx_frames += 1,
-            Verdict::Drop(reason) => self.stats.drops.count(reason),
-            _ => {}
+            Verdict::Transmit { .. } => s.tx_frames += 1,
+            Verdict::Redirect { .. } => s.redirected += 1,
+            Verdict::ToKernel { .. } => s.to_kernel += 1,
+            Verdict::Drop(reason) => s.drops.count(reason),
         }
         verdict
     }
 }
 
-/// Dispatches on the ethertype. `Ok(())`: the frame holds an answer for the
-/// port it came in on.
-fn ethernet_input<H>(
-    neigh: &mut NeighTable<H>,
-    now: Time,
-    iface: &Interface,
-    frame: &mut Frame<'_>,
-) -> Result<(), DropReason> {
-    let eth = EthernetFrame::new_checked(frame.data())?;
-    let dst = eth.dst_addr();
-    // Unicast to another station (a promiscuous port, a flooding switch):
-    // not ours, as Linux's PACKET_OTHERHOST.
-    if !dst.is_multicast() && dst != iface.mac {
-        return Err(DropReason::NotForUs);
-    }
-    let l2_len = eth.header_len();
-    match eth.ethertype() {
-        EtherType::ARP => {
-            stack::arp::learn(neigh, now, iface, l2_len, frame.data());
-            stack::arp::input(iface, l2_len, frame)
-        }
-        EtherType::IPV4 => ipv4_input(iface, l2_len, frame),
-        _ => Err(DropReason::UnknownEthertype),
+fn drop_on<T>(r: Result<T, DropReason>) -> Result<T, Verdict> {
+    r.map_err(Verdict::Drop)
+}
+
+fn class(active: bool) -> ConnClass {
+    if active {
+        ConnClass::Active
+    } else {
+        ConnClass::Inactive
     }
 }
 
-/// Validates an IPv4 header (lengths, version, header checksum), trims link
-/// padding, and delivers what is addressed to the appliance.
-fn ipv4_input(iface: &Interface, l2_len: usize, frame: &mut Frame<'_>) -> Result<(), DropReason> {
-    let ip_bytes = frame.data().get(l2_len..).ok_or(DropReason::Truncated)?;
-    let ip = Ipv4Packet::new_checked(ip_bytes)?;
-    if !ip.verify_checksum() {
-        return Err(DropReason::BadChecksum);
+/// A source that cannot name a host: never scheduled or forwarded
+/// (RFC 1812 §5.3.7).
+fn martian(src: Ipv4Addr) -> bool {
+    src.is_unspecified()
+        || src.is_broadcast()
+        || src.is_multicast()
+        || src.is_loopback()
+        || src.octets()[0] == 0
+}
+
+impl<H> Engine<H> {
+    /// Builds the per-service state for `snap`, carrying schedulers, flags
+    /// and counters over by service id.
+    fn install(&mut self, snap: &Snapshot) {
+        self.conn_cfg.timeouts = snap.timeouts;
+        let mut old: HashMap<u32, SvcState> = self.svcs.drain(..).map(|s| (s.id, s)).collect();
+        let max_slot = snap
+            .services
+            .list()
+            .iter()
+            .flat_map(|s| s.dests.iter().map(|d| d.slot))
+            .max()
+            .map_or(0, |m| usize::try_from(m).unwrap_or(0) + 1);
+        let slots = max_slot.max(snap.counts.slots()).max(self.dest_stats.len());
+        self.slot_svc.clear();
+        self.slot_svc.resize(slots, NO_SVC);
+        self.dest_stats.resize(slots, TrafficStats::default());
+        for (si, svc) in snap.services.list().iter().enumerate() {
+            let prev = old.remove(&svc.id);
+            let (sched, stats, flags) = match prev {
+                Some(p) => {
+                    let flags: Vec<(u32, bool)> = p
+                        .overloaded
+                        .iter()
+                        .zip(p.sched.seed().dests())
+                        .filter_map(|(&o, d)| {
+                            let slot = svc
+                                .dests
+                                .iter()
+                                .find(|n| n.addr == d.addr && n.port == d.port)?
+                                .slot;
+                            Some((slot, o))
+                        })
+                        .collect();
+                    (p.sched.carry_over(Arc::clone(&svc.seed)), p.stats, flags)
+                }
+                None => (
+                    Scheduler::new(Arc::clone(&svc.seed), self.id),
+                    TrafficStats::default(),
+                    Vec::new(),
+                ),
+            };
+            let overloaded = svc
+                .dests
+                .iter()
+                .map(|d| d.u_threshold != 0 && flags.iter().any(|&(s, o)| s == d.slot && o))
+                .collect();
+            for (di, d) in svc.dests.iter().enumerate() {
+                if let Some(e) = usize::try_from(d.slot)
+                    .ok()
+                    .and_then(|s| self.slot_svc.get_mut(s))
+                {
+                    *e = (
+                        u32::try_from(si).unwrap_or(u32::MAX),
+                        u32::try_from(di).unwrap_or(u32::MAX),
+                    );
+                }
+            }
+            self.svcs.push(SvcState {
+                id: svc.id,
+                sched,
+                overloaded,
+                thresholds: svc.dests.iter().any(|d| d.u_threshold != 0),
+                local_owner: !svc.dests.is_empty()
+                    && svc.dests.iter().all(|d| !d.fwd.sees_replies()),
+                stats,
+            });
+        }
     }
-    let (dst, protocol) = (ip.dst_addr(), ip.protocol());
-    // Bytes past the total length are Ethernet padding (short packets are
-    // padded to the 60-byte minimum frame): cut them so that nothing
-    // downstream mistakes them for payload.
-    let end = l2_len + usize::from(ip.total_len());
-    if end < frame.len() {
-        frame.set_len(end).map_err(|_| DropReason::Truncated)?;
+
+    fn expire(&mut self, snap: &Snapshot, now: Time) -> u32 {
+        let Engine {
+            id,
+            conns,
+            svcs,
+            slot_svc,
+            templates,
+            expire_budget,
+            ..
+        } = self;
+        let n = conns.expire(now, *expire_budget, |c| {
+            unbind(
+                snap,
+                *id,
+                svcs,
+                slot_svc,
+                templates,
+                c.dest(),
+                c.counted_active(),
+                c.client().0,
+            );
+        });
+        self.templates.expire(now, self.expire_budget as usize);
+        if now >= self.next_sched_gc {
+            for s in &mut self.svcs {
+                s.sched.expire(now);
+            }
+            self.next_sched_gc = now + CHECK_EXPIRE_INTERVAL;
+        }
+        n
     }
-    if iface.owns(dst) && protocol == IpProtocol::ICMP {
-        return stack::icmp::input(iface, l2_len, frame);
+
+    fn remove_conn(&mut self, snap: &Snapshot, id: crate::conn::ConnId) {
+        if let Some(c) = self.conns.remove(id) {
+            unbind(
+                snap,
+                self.id,
+                &mut self.svcs,
+                &self.slot_svc,
+                &mut self.templates,
+                c.dest(),
+                c.counted_active(),
+                c.client().0,
+            );
+        }
     }
-    Err(DropReason::NotForUs)
+
+    fn input(
+        &mut self,
+        snap: &Snapshot,
+        now: Time,
+        rx_port: PortId,
+        frame: &mut Frame<'_>,
+    ) -> Verdict {
+        let Some(iface) = snap.interface(rx_port) else {
+            return Verdict::Drop(DropReason::UnknownPort);
+        };
+        let eth = match EthernetFrame::new_checked(frame.data()) {
+            Ok(e) => e,
+            Err(e) => return Verdict::Drop(e.into()),
+        };
+        let dst = eth.dst_addr();
+        // Unicast to another station (a promiscuous port, a flooding switch):
+        // not ours, as Linux's PACKET_OTHERHOST.
+        if !dst.is_multicast() && dst != iface.mac {
+            return Verdict::Drop(DropReason::NotForUs);
+        }
+        let unicast = !dst.is_multicast();
+        let l2_len = eth.header_len();
+        match eth.ethertype() {
+            EtherType::ARP => {
+                let owns = |ip| snap.owns(ip);
+                stack::arp::learn_with(&mut self.neigh, now, iface, owns, l2_len, frame.data());
+                match stack::arp::input_with(iface, owns, l2_len, frame) {
+                    Ok(()) => Verdict::Transmit { port: rx_port },
+                    Err(r) => Verdict::Drop(r),
+                }
+            }
+            EtherType::IPV4 => match self.ipv4(snap, now, iface, l2_len, unicast, frame) {
+                Ok(v) | Err(v) => v,
+            },
+            _ => Verdict::Drop(DropReason::UnknownEthertype),
+        }
+    }
+
+    /// An IPv4 packet: local stack, conn path, exception path or drop.
+    /// `Err` carries an early verdict.
+    fn ipv4(
+        &mut self,
+        snap: &Snapshot,
+        now: Time,
+        iface: &Interface,
+        l2_len: usize,
+        unicast: bool,
+        frame: &mut Frame<'_>,
+    ) -> Result<Verdict, Verdict> {
+        let rx_port = iface.port;
+        let ip_bytes = frame
+            .data()
+            .get(l2_len..)
+            .ok_or(Verdict::Drop(DropReason::Truncated))?;
+        let ip = drop_on(Ipv4Packet::new_checked(ip_bytes).map_err(DropReason::from))?;
+        if !ip.verify_checksum() {
+            return Err(Verdict::Drop(DropReason::BadChecksum));
+        }
+        let (src, dst, protocol) = (ip.src_addr(), ip.dst_addr(), ip.protocol());
+        let (total, hl, frag) = (ip.total_len(), ip.header_len(), ip.is_fragment());
+        // Bytes past the total length are Ethernet padding (short packets are
+        // padded to the 60-byte minimum frame): cut them so that nothing
+        // downstream mistakes them for payload.
+        let end = l2_len + usize::from(total);
+        if end < frame.len() {
+            frame
+                .set_len(end)
+                .map_err(|_| Verdict::Drop(DropReason::Truncated))?;
+        }
+        let local = snap.is_dip(dst) || dst.is_multicast() || dst.is_broadcast();
+        let to_kernel = Verdict::ToKernel { port: rx_port };
+        match protocol {
+            IpProtocol::ICMP => self.icmp(snap, now, iface, l2_len, local, frag, frame),
+            IpProtocol::TCP | IpProtocol::UDP if frag => Ok(if local {
+                to_kernel
+            } else {
+                Verdict::Drop(DropReason::Fragment)
+            }),
+            IpProtocol::TCP | IpProtocol::UDP => {
+                let l4 = &frame.data()[l2_len + hl..end];
+                let (proto, sport, dport, flags) = if protocol == IpProtocol::TCP {
+                    let t = drop_on(TcpPacket::new_checked(l4).map_err(DropReason::from))?;
+                    let flags = TcpFlags::from_bits_truncate(t.flags().0);
+                    (Proto::Tcp, t.src_port(), t.dst_port(), flags)
+                } else {
+                    let u = drop_on(UdpPacket::new_checked(l4).map_err(DropReason::from))?;
+                    (Proto::Udp, u.src_port(), u.dst_port(), TcpFlags::NONE)
+                };
+                let pkt = Pkt {
+                    l2_len,
+                    ip_len: total,
+                    tuple: Tuple {
+                        proto,
+                        saddr: src,
+                        sport,
+                        daddr: dst,
+                        dport,
+                    },
+                    flags,
+                };
+                self.l4(snap, now, rx_port, unicast, local, &pkt, frame)
+            }
+            _ if local => Ok(to_kernel),
+            _ => Err(Verdict::Drop(DropReason::NotForUs)),
+        }
+    }
+
+    /// TCP or UDP: conn hit, redirect to the owner, new conn, or neither.
+    #[allow(clippy::too_many_arguments)] // the parsed context of one packet
+    fn l4(
+        &mut self,
+        snap: &Snapshot,
+        now: Time,
+        rx_port: PortId,
+        unicast: bool,
+        local: bool,
+        pkt: &Pkt,
+        frame: &mut Frame<'_>,
+    ) -> Result<Verdict, Verdict> {
+        if let Some(hit) = self.conns.lookup(&pkt.tuple) {
+            return self.forward(snap, now, hit, pkt, frame);
+        }
+        let t = pkt.tuple;
+        let Some((si, svc)) = snap.services.lookup(t.proto, IpAddr::V4(t.daddr), t.dport) else {
+            if local {
+                return Ok(Verdict::ToKernel { port: rx_port });
+            }
+            // A reply whose conn another worker holds (FullNAT: to a LIP;
+            // NAT: to the client, from the real server).
+            let lip = snap.is_laddr(t.daddr);
+            let owner = if lip {
+                fwd::fullnat_owner(t.dport, self.workers)
+            } else {
+                fwd::nat_owner(t.daddr, t.dport, self.workers)
+            };
+            if self.workers > 1 && owner != self.id {
+                return Ok(Verdict::Redirect { worker: owner });
+            }
+            return Err(Verdict::Drop(if lip {
+                DropReason::NoConn
+            } else {
+                DropReason::NotForUs
+            }));
+        };
+        if !unicast {
+            return Err(Verdict::Drop(DropReason::NotForUs));
+        }
+        if martian(t.saddr) {
+            return Err(Verdict::Drop(DropReason::Martian));
+        }
+        let local_owner = self.svcs.get(si as usize).is_some_and(|s| s.local_owner);
+        if !local_owner {
+            let owner = fwd::nat_owner(t.saddr, t.sport, self.workers);
+            if self.workers > 1 && owner != self.id {
+                return Ok(Verdict::Redirect { worker: owner });
+            }
+        }
+        if t.proto == Proto::Tcp
+            && (!pkt.flags.contains(TcpFlags::SYN) || pkt.flags.contains(TcpFlags::RST))
+        {
+            return Err(Verdict::Drop(DropReason::NoConn));
+        }
+        let hit = self.new_conn(snap, now, si, svc, pkt)?;
+        self.learn_client(snap, now, rx_port, t.saddr, frame);
+        self.forward(snap, now, hit, pkt, frame)
+    }
+
+    /// A new conn's client MAC is in its first frame: when the client is on
+    /// the receiving link, note it (as a stale entry, like an ARP request
+    /// would) so that the first reply does not wait for ARP. A UDP answer
+    /// has no retransmission to fall back on. Once per conn, not per packet.
+    fn learn_client(
+        &mut self,
+        snap: &Snapshot,
+        now: Time,
+        port: PortId,
+        cip: Ipv4Addr,
+        frame: &Frame<'_>,
+    ) {
+        let on_link = snap
+            .interface(port)
+            .is_some_and(|i| i.addrs.iter().any(|c| c.prefix_len < 32 && c.contains(cip)));
+        if !on_link {
+            return;
+        }
+        if let Ok(eth) = EthernetFrame::new_checked(frame.data()) {
+            self.neigh
+                .learn(now, port, cip, eth.src_addr(), Learn::Request);
+        }
+    }
+
+    /// Persistence, scheduling and conn creation for the first packet of a
+    /// conn to service number `si`.
+    fn new_conn(
+        &mut self,
+        snap: &Snapshot,
+        now: Time,
+        si: u32,
+        svc: &crate::service::Service,
+        pkt: &Pkt,
+    ) -> Result<Hit, Verdict> {
+        let t = pkt.tuple;
+        let no_dest = Verdict::Drop(DropReason::NoDest);
+        let st = self.svcs.get_mut(si as usize).ok_or(no_dest)?;
+        let counts = &*snap.counts;
+        if st.thresholds {
+            // Other workers bind and unbind too: bring the flags up to date
+            // with the shared totals before picking.
+            for (i, d) in svc.dests.iter().enumerate() {
+                if d.u_threshold == 0 {
+                    continue;
+                }
+                let total = counts.total(svc.slots.get(i).copied().unwrap_or(usize::MAX));
+                let th = Thresholds {
+                    upper: d.u_threshold,
+                    lower: d.l_threshold,
+                };
+                if let Some(o) = st.overloaded.get_mut(i) {
+                    *o = if *o {
+                        th.after_unbind(true, total)
+                    } else {
+                        th.after_bind(false, total)
+                    };
+                }
+            }
+        }
+        let template = svc
+            .persistence
+            .map(|p| (TemplateKey::new(svc.id, t.saddr, p.netmask_len), p.timeout));
+        let mut chosen = None;
+        if let Some((key, _)) = template {
+            if let Some((slot, _)) = self.templates.get(&key) {
+                // A removed or quiesced dest stops attracting conns.
+                match svc
+                    .dests
+                    .iter()
+                    .position(|d| d.slot == slot && d.weight > 0)
+                {
+                    Some(i) => chosen = Some(i),
+                    None => self.templates.remove(&key),
+                }
+            }
+        }
+        let i = match chosen {
+            Some(i) => i,
+            None => {
+                let dests = CountedDests {
+                    weights: &svc.weights,
+                    overloaded: &st.overloaded,
+                    slots: &svc.slots,
+                    counts,
+                };
+                let key = SchedKey {
+                    caddr: IpAddr::V4(t.saddr),
+                    cport: t.sport,
+                    daddr: IpAddr::V4(t.daddr),
+                    dport: t.dport,
+                };
+                st.sched.pick(&dests, &key, now).ok_or(no_dest)?
+            }
+        };
+        let dest = *svc.dests.get(i).ok_or(no_dest)?;
+        let IpAddr::V4(rip) = dest.addr else {
+            return Err(no_dest);
+        };
+        // DR and TUN cannot map ports; a dest port 0 means "the port the
+        // client asked for" (port-0 services).
+        let rport = match dest.fwd {
+            Fwd::Dr | Fwd::Tun => t.dport,
+            Fwd::Nat | Fwd::FullNat if dest.port == 0 => t.dport,
+            Fwd::Nat | Fwd::FullNat => dest.port,
+        };
+        let (laddr, lport) = if dest.fwd == Fwd::FullNat {
+            drop_on(
+                self.lports
+                    .alloc(&self.conns, &snap.laddrs, t.proto, (rip, rport)),
+            )?
+        } else {
+            (Ipv4Addr::UNSPECIFIED, 0)
+        };
+        let new = NewConn {
+            proto: t.proto,
+            fwd: dest.fwd,
+            caddr: t.saddr,
+            cport: t.sport,
+            vaddr: t.daddr,
+            vport: t.dport,
+            laddr,
+            lport,
+            daddr: rip,
+            dport: rport,
+            service: svc.id,
+            dest: dest.slot,
+        };
+        let id = self.conns.insert(&new, now, &self.conn_cfg).map_err(|e| {
+            Verdict::Drop(match e {
+                InsertError::Full => DropReason::ConnTableFull,
+                InsertError::Exists => DropReason::ConnExists,
+            })
+        })?;
+        if let Some((key, timeout)) = template {
+            if self.templates.bind(key, dest.slot, now, timeout).is_err() {
+                self.conns.remove(id);
+                return Err(Verdict::Drop(DropReason::TemplateTableFull));
+            }
+        }
+        let slot = usize::try_from(dest.slot).unwrap_or(usize::MAX);
+        counts.bind(usize::from(self.id), slot, ConnClass::Inactive);
+        if dest.u_threshold != 0 {
+            if let Some(o) = st.overloaded.get_mut(i) {
+                let th = Thresholds {
+                    upper: dest.u_threshold,
+                    lower: dest.l_threshold,
+                };
+                *o = th.after_bind(*o, counts.total(slot));
+            }
+        }
+        st.stats.conns += 1;
+        if let Some(s) = self.dest_stats.get_mut(slot) {
+            s.conns += 1;
+        }
+        self.stats.total.conns += 1;
+        Ok(Hit { id, dir: Dir::In })
+    }
+
+    /// Counts a packet of `conn` in direction `dir` for its dest and service.
+    fn count(&mut self, service: u32, slot: usize, dir: Dir, bytes: u64) {
+        self.stats.total.packet(dir, bytes);
+        if let Some(s) = self.dest_stats.get_mut(slot) {
+            s.packet(dir, bytes);
+        }
+        let si = self.slot_svc.get(slot).map_or(u32::MAX, |e| e.0);
+        match self.svcs.get_mut(si as usize).filter(|s| s.id == service) {
+            Some(s) => s.stats.packet(dir, bytes),
+            // The dest went away; the service may still be there.
+            None => {
+                if let Some(s) = self.svcs.iter_mut().find(|s| s.id == service) {
+                    s.stats.packet(dir, bytes);
+                }
+            }
+        }
+    }
+
+    /// A packet of a known conn: state, counters, rewrite, egress.
+    fn forward(
+        &mut self,
+        snap: &Snapshot,
+        now: Time,
+        hit: Hit,
+        pkt: &Pkt,
+        frame: &mut Frame<'_>,
+    ) -> Result<Verdict, Verdict> {
+        let conn = *self
+            .conns
+            .get(hit.id)
+            .ok_or(Verdict::Drop(DropReason::NoConn))?;
+        let slot = usize::try_from(conn.dest()).unwrap_or(usize::MAX);
+        let dest_gone = self.slot_svc.get(slot).map_or(true, |e| *e == NO_SVC);
+        if dest_gone && snap.expire_nodest_conn {
+            self.remove_conn(snap, hit.id);
+            return Err(Verdict::Drop(DropReason::DestRemoved));
+        }
+        if let Some(tr) = self
+            .conns
+            .on_packet(hit.id, hit.dir, pkt.flags, now, &self.conn_cfg)
+        {
+            if let Some(ch) = tr.count {
+                let (from, to) = match ch {
+                    CountChange::BecameActive => (ConnClass::Inactive, ConnClass::Active),
+                    CountChange::BecameInactive => (ConnClass::Active, ConnClass::Inactive),
+                };
+                snap.counts.reclass(usize::from(self.id), slot, from, to);
+            }
+        }
+        self.count(conn.service(), slot, hit.dir, u64::from(pkt.ip_len));
+        let l2 = pkt.l2_len;
+        match (conn.fwd(), hit.dir) {
+            (Fwd::Nat, Dir::In) => {
+                let ip = &mut frame.data_mut()[l2..];
+                drop_on(fwd::nat::request(ip, conn.client(), conn.real()))?;
+                self.output(snap, now, frame, conn.real().0)
+            }
+            (Fwd::FullNat, Dir::In) => {
+                let ip = &mut frame.data_mut()[l2..];
+                drop_on(fwd::fullnat::request(ip, conn.local(), conn.real()))?;
+                self.output(snap, now, frame, conn.real().0)
+            }
+            (Fwd::Nat | Fwd::FullNat, Dir::Out) => {
+                let ip = &mut frame.data_mut()[l2..];
+                if !fwd::decrement_ttl(ip) {
+                    let err = Icmpv4Error::TimeExceeded(icmp_wire::time_exceeded::TTL);
+                    return self.icmp_error(
+                        snap,
+                        now,
+                        frame,
+                        l2,
+                        err,
+                        None,
+                        DropReason::TtlExceeded,
+                    );
+                }
+                drop_on(fwd::nat::reply(ip, conn.virt(), conn.client()))?;
+                self.output(snap, now, frame, conn.client().0)
+            }
+            (Fwd::Dr, _) => self.output_dr(snap, now, frame, conn.real().0),
+            (Fwd::Tun, _) => self.output_tun(snap, now, frame, l2, conn.virt().0, conn.real().0),
+        }
+    }
+
+    /// Readdresses the frame for the next hop towards `dst` and picks the
+    /// egress port.
+    fn output(
+        &mut self,
+        snap: &Snapshot,
+        now: Time,
+        frame: &mut Frame<'_>,
+        dst: Ipv4Addr,
+    ) -> Result<Verdict, Verdict> {
+        let nh = snap
+            .routes
+            .lookup(dst)
+            .ok_or(Verdict::Drop(DropReason::NoRoute))?;
+        self.via_next_hop(snap, now, frame, nh.port, nh.via)
+    }
+
+    fn via_next_hop(
+        &mut self,
+        snap: &Snapshot,
+        now: Time,
+        frame: &mut Frame<'_>,
+        port: PortId,
+        via: Ipv4Addr,
+    ) -> Result<Verdict, Verdict> {
+        let iface = snap
+            .interface(port)
+            .ok_or(Verdict::Drop(DropReason::NoRoute))?;
+        let mac = self
+            .neigh
+            .lookup_or_solicit(now, port, via)
+            .ok_or(Verdict::Drop(DropReason::NeighUnresolved))?;
+        if !fwd::dr::readdress(frame.data_mut(), iface.mac, mac) {
+            return Err(Verdict::Drop(DropReason::Truncated));
+        }
+        Ok(Verdict::Transmit { port })
+    }
+
+    /// DR: to the real server's MAC on a connected network.
+    fn output_dr(
+        &mut self,
+        snap: &Snapshot,
+        now: Time,
+        frame: &mut Frame<'_>,
+        rip: Ipv4Addr,
+    ) -> Result<Verdict, Verdict> {
+        let nh = snap
+            .routes
+            .lookup(rip)
+            .ok_or(Verdict::Drop(DropReason::NoRoute))?;
+        if nh.via != rip {
+            return Err(Verdict::Drop(DropReason::DrNotConnected));
+        }
+        self.via_next_hop(snap, now, frame, nh.port, rip)
+    }
+
+    /// TUN: encapsulate DIP -> RIP and send towards the RIP; a too-big
+    /// request with DF gets "fragmentation needed" from the VIP.
+    fn output_tun(
+        &mut self,
+        snap: &Snapshot,
+        now: Time,
+        frame: &mut Frame<'_>,
+        l2: usize,
+        vip: Ipv4Addr,
+        rip: Ipv4Addr,
+    ) -> Result<Verdict, Verdict> {
+        let nh = snap
+            .routes
+            .lookup(rip)
+            .ok_or(Verdict::Drop(DropReason::NoRoute))?;
+        let mtu = snap
+            .interface(nh.port)
+            .ok_or(Verdict::Drop(DropReason::NoRoute))?
+            .mtu;
+        self.ident = self.ident.wrapping_add(1);
+        match fwd::tun::encapsulate(frame, l2, nh.src, rip, self.ident, mtu) {
+            Ok(()) => self.via_next_hop(snap, now, frame, nh.port, nh.via),
+            Err(TunError::FragNeeded { mtu }) => {
+                let err = Icmpv4Error::FragNeeded { next_hop_mtu: mtu };
+                self.icmp_error(snap, now, frame, l2, err, Some(vip), DropReason::TooBig)
+            }
+            Err(TunError::TooBig) => Err(Verdict::Drop(DropReason::TooBig)),
+            Err(TunError::NoRoom) => Err(Verdict::Drop(DropReason::NoRoom)),
+            Err(TunError::Wire(e)) => Err(Verdict::Drop(e.into())),
+        }
+    }
+
+    /// Replaces the IPv4 packet in `frame` by the ICMP `err` about it, from
+    /// `src` (or the DIP towards its source), and sends it to that source.
+    /// `otherwise`: the drop reason when no error may be sent (RFC 1122
+    /// §3.2.2: not about ICMP errors, fragments, broadcasts...).
+    #[allow(clippy::too_many_arguments)] // one error, fully described
+    fn icmp_error(
+        &mut self,
+        snap: &Snapshot,
+        now: Time,
+        frame: &mut Frame<'_>,
+        l2: usize,
+        err: Icmpv4Error,
+        src: Option<Ipv4Addr>,
+        otherwise: DropReason,
+    ) -> Result<Verdict, Verdict> {
+        let offending = frame.data().get(l2..).unwrap_or(&[]);
+        if !icmp_wire::error_allowed(offending) {
+            return Err(Verdict::Drop(otherwise));
+        }
+        let n = offending.len().min(icmp_wire::ERROR_MAX_LEN);
+        let mut quote = [0u8; icmp_wire::ERROR_MAX_LEN];
+        quote[..n].copy_from_slice(&offending[..n]);
+        // error_allowed checked that a whole header is there.
+        let to = Ipv4Packet::new_unchecked(&quote[..n]).src_addr();
+        let src = match src {
+            Some(s) => s,
+            None => {
+                snap.routes
+                    .lookup(to)
+                    .ok_or(Verdict::Drop(DropReason::NoRoute))?
+                    .src
+            }
+        };
+        let room = (n + icmp_wire::HEADER_LEN + crate::wire::ipv4::HEADER_LEN)
+            .min(icmp_wire::ERROR_MAX_LEN);
+        frame
+            .set_len(l2 + room)
+            .map_err(|_| Verdict::Drop(DropReason::NoRoom))?;
+        let written = icmp_wire::emit_error(&mut frame.data_mut()[l2..], err, src, &quote[..n])
+            .map_err(|e| Verdict::Drop(e.into()))?;
+        frame
+            .set_len(l2 + written)
+            .map_err(|_| Verdict::Drop(DropReason::NoRoom))?;
+        self.stats.icmp_errors += 1;
+        self.output(snap, now, frame, to)
+    }
+
+    /// ICMP: errors about conns are translated and forwarded, echo to an
+    /// owned address answered.
+    #[allow(clippy::too_many_arguments)] // the parsed context of one packet
+    fn icmp(
+        &mut self,
+        snap: &Snapshot,
+        now: Time,
+        iface: &Interface,
+        l2_len: usize,
+        local: bool,
+        frag: bool,
+        frame: &mut Frame<'_>,
+    ) -> Result<Verdict, Verdict> {
+        let ip_bytes = &frame.data()[l2_len..];
+        let ip = Ipv4Packet::new_unchecked(ip_bytes);
+        let (dst, ip_len) = (ip.dst_addr(), ip.total_len());
+        let is_error = ip
+            .payload()
+            .first()
+            .is_some_and(|&t| Icmpv4Type(t).is_error());
+        if is_error && !frag {
+            if let Some(key) = fwd::icmp::quoted_key(ip_bytes) {
+                if let Some(hit) = self.conns.lookup(&key) {
+                    return self.icmp_forward(snap, now, hit, l2_len, ip_len, frame);
+                }
+                if !local {
+                    // key.daddr is the quoted source: a LIP (FullNAT request),
+                    // a VIP (a reply the client side complains about) or
+                    // the client (NAT request).
+                    let owner = if snap.is_laddr(key.daddr) {
+                        fwd::fullnat_owner(key.dport, self.workers)
+                    } else if snap.services.is_vip(IpAddr::V4(key.daddr)) {
+                        fwd::nat_owner(key.saddr, key.sport, self.workers)
+                    } else {
+                        fwd::nat_owner(key.daddr, key.dport, self.workers)
+                    };
+                    if self.workers > 1 && owner != self.id {
+                        return Ok(Verdict::Redirect { worker: owner });
+                    }
+                }
+            }
+            return if local {
+                Ok(Verdict::ToKernel { port: iface.port })
+            } else {
+                Err(Verdict::Drop(DropReason::IcmpNoConn))
+            };
+        }
+        if snap.owns(dst) {
+            return match stack::icmp::input_with(iface, |ip| snap.owns(ip), l2_len, frame) {
+                Ok(()) => Ok(Verdict::Transmit { port: iface.port }),
+                Err(r) => Err(Verdict::Drop(r)),
+            };
+        }
+        Err(Verdict::Drop(DropReason::NotForUs))
+    }
+
+    /// An ICMP error about conn `hit`, translated for the other side.
+    fn icmp_forward(
+        &mut self,
+        snap: &Snapshot,
+        now: Time,
+        hit: Hit,
+        l2: usize,
+        ip_len: u16,
+        frame: &mut Frame<'_>,
+    ) -> Result<Verdict, Verdict> {
+        let conn = *self
+            .conns
+            .get(hit.id)
+            .ok_or(Verdict::Drop(DropReason::IcmpNoConn))?;
+        let slot = usize::try_from(conn.dest()).unwrap_or(usize::MAX);
+        self.count(conn.service(), slot, hit.dir, u64::from(ip_len));
+        let ip = &mut frame.data_mut()[l2..];
+        let (client, virt, local, real) = (conn.client(), conn.virt(), conn.local(), conn.real());
+        match (conn.fwd(), hit.dir) {
+            (Fwd::Nat | Fwd::FullNat, Dir::Out) => {
+                // From the real server's side, about a request: the client
+                // must see it come from the VIP about its own packet.
+                if !fwd::decrement_ttl(ip) {
+                    return Err(Verdict::Drop(DropReason::TtlExceeded));
+                }
+                drop_on(fwd::icmp::translate(
+                    ip,
+                    Some(virt.0),
+                    client.0,
+                    client,
+                    virt,
+                ))?;
+                self.output(snap, now, frame, client.0)
+            }
+            (Fwd::Nat, Dir::In) => {
+                drop_on(fwd::icmp::translate(ip, None, real.0, real, local))?;
+                self.output(snap, now, frame, real.0)
+            }
+            (Fwd::FullNat, Dir::In) => {
+                drop_on(fwd::icmp::translate(ip, Some(local.0), real.0, real, local))?;
+                self.output(snap, now, frame, real.0)
+            }
+            (Fwd::Dr, Dir::In) => self.output_dr(snap, now, frame, real.0),
+            (Fwd::Tun, Dir::In) => self.output_tun(snap, now, frame, l2, virt.0, real.0),
+            (Fwd::Dr | Fwd::Tun, Dir::Out) => Err(Verdict::Drop(DropReason::IcmpNoConn)),
+        }
+    }
+}
+
+/// A conn left dest `slot`: unbinds it from the shared counts, updates the
+/// dest's overload flag and its persistence template.
+#[allow(clippy::too_many_arguments)] // split borrows of the worker
+fn unbind(
+    snap: &Snapshot,
+    worker: u16,
+    svcs: &mut [SvcState],
+    slot_svc: &[(u32, u32)],
+    templates: &mut Templates,
+    slot: u32,
+    active: bool,
+    caddr: Ipv4Addr,
+) {
+    let s = usize::try_from(slot).unwrap_or(usize::MAX);
+    snap.counts.unbind(usize::from(worker), s, class(active));
+    let Some(&(si, di)) = slot_svc.get(s) else {
+        return;
+    };
+    let (Some(svc), Some(st)) = (snap.services.get(si), svcs.get_mut(si as usize)) else {
+        return;
+    };
+    if let (Some(d), Some(o)) = (
+        svc.dests.get(di as usize),
+        st.overloaded.get_mut(di as usize),
+    ) {
+        if d.u_threshold != 0 {
+            let th = Thresholds {
+                upper: d.u_threshold,
+                lower: d.l_threshold,
+            };
+            *o = th.after_unbind(*o, snap.counts.total(s));
+        }
+    }
+    if let Some(p) = svc.persistence {
+        templates.unbind(&TemplateKey::new(svc.id, caddr, p.netmask_len), slot);
+    }
 }
 
 #[cfg(test)]

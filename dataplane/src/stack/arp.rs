@@ -29,6 +29,17 @@ use crate::wire::ethernet::EthernetFrame;
 /// bytes long. `Ok(())` means the frame now holds the reply, to be sent back
 /// out of the port it came in on.
 pub fn input(iface: &Interface, l2_len: usize, frame: &mut Frame<'_>) -> Result<(), DropReason> {
+    input_with(iface, |ip| iface.owns(ip), l2_len, frame)
+}
+
+/// [`input`] for an appliance that owns more than the interface's own
+/// addresses (VIPs and LIPs): `owns` says which targets are answered.
+pub fn input_with(
+    iface: &Interface,
+    owns: impl Fn(std::net::Ipv4Addr) -> bool,
+    l2_len: usize,
+    frame: &mut Frame<'_>,
+) -> Result<(), DropReason> {
     let data = frame.data_mut();
     let (eth_hdr, arp_bytes) = data.split_at_mut(l2_len.min(data.len()));
     let mut arp = ArpPacket::new_checked(arp_bytes)?;
@@ -36,14 +47,14 @@ pub fn input(iface: &Interface, l2_len: usize, frame: &mut Frame<'_>) -> Result<
         return Err(DropReason::ArpIgnored);
     }
     let asked = arp.target_protocol_addr();
-    if arp.operation() == ArpOperation::REPLY && iface.owns(asked) {
+    if arp.operation() == ArpOperation::REPLY && owns(asked) {
         // What it says went to the neighbour table ([`learn`]).
         return Err(DropReason::ArpConsumed);
     }
     if arp.operation() != ArpOperation::REQUEST {
         return Err(DropReason::ArpIgnored);
     }
-    if !iface.owns(asked) {
+    if !owns(asked) {
         return Err(DropReason::ArpIgnored);
     }
     let requester_mac = arp.source_hardware_addr();
@@ -78,6 +89,18 @@ pub fn learn<H>(
     l2_len: usize,
     frame: &[u8],
 ) {
+    learn_with(table, now, iface, |ip| iface.owns(ip), l2_len, frame);
+}
+
+/// [`learn`] with `owns` saying which addresses are the appliance's.
+pub fn learn_with<H>(
+    table: &mut NeighTable<H>,
+    now: Time,
+    iface: &Interface,
+    owns: impl Fn(std::net::Ipv4Addr) -> bool,
+    l2_len: usize,
+    frame: &[u8],
+) {
     let Some(arp) = frame
         .get(l2_len..)
         .and_then(|b| ArpPacket::new_checked(b).ok())
@@ -90,10 +113,10 @@ pub fn learn<H>(
     let (spa, tpa) = (arp.source_protocol_addr(), arp.target_protocol_addr());
     // Someone claiming one of our own addresses is a conflict, not a
     // neighbour (RFC 5227 §2.4); never learn it.
-    if iface.owns(spa) {
+    if owns(spa) {
         return;
     }
-    let for_us = iface.owns(tpa) && spa != tpa;
+    let for_us = owns(tpa) && spa != tpa;
     let how = match arp.operation() {
         ArpOperation::REPLY if for_us => Learn::Reply,
         ArpOperation::REQUEST if for_us => Learn::Request,

@@ -37,13 +37,24 @@ pub const REPLY_TTL: u8 = 64;
 /// length says (the caller trims link padding). `Ok(())` means the frame now
 /// holds the echo reply, to go back out of the port it came in on.
 pub fn input(iface: &Interface, l2_len: usize, frame: &mut Frame<'_>) -> Result<(), DropReason> {
+    input_with(iface, |ip| iface.owns(ip), l2_len, frame)
+}
+
+/// [`input`] for an appliance that owns more than the interface's own
+/// addresses (VIPs and LIPs): `owns` says which destinations are answered.
+pub fn input_with(
+    iface: &Interface,
+    owns: impl Fn(std::net::Ipv4Addr) -> bool,
+    l2_len: usize,
+    frame: &mut Frame<'_>,
+) -> Result<(), DropReason> {
     let data = frame.data();
     let ip_bytes = data.get(l2_len..).ok_or(DropReason::Truncated)?;
     let ip = Ipv4Packet::new_checked(ip_bytes)?;
     if ip.protocol() != IpProtocol::ICMP {
         return Err(DropReason::NotForUs);
     }
-    if !iface.owns(ip.dst_addr()) {
+    if !owns(ip.dst_addr()) {
         return Err(DropReason::NotForUs);
     }
     if ip.is_fragment() {

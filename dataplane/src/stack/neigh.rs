@@ -243,6 +243,35 @@ impl<H> NeighTable<H> {
         }
     }
 
+    /// The MAC of next hop `ip` on `port` for a packet the caller cannot
+    /// park (the forwarding path): `Some` when usable (a stale entry moves to
+    /// probing, as in [`NeighTable::resolve`]); `None` otherwise, after
+    /// creating an incomplete entry if there was none so that
+    /// [`NeighTable::poll_transmit`] asks for it.
+    pub fn lookup_or_solicit(&mut self, now: Time, port: PortId, ip: Ipv4Addr) -> Option<MacAddr> {
+        let slot = match self.index.get(&(port, ip)) {
+            Some(&slot) => slot,
+            None => {
+                if self.insert(now, port, ip).is_none() {
+                    self.stats.queue_full += 1;
+                }
+                return None;
+            }
+        };
+        let cfg = self.config;
+        let e = self.slots[slot].as_mut()?;
+        match e.state {
+            NeighState::Reachable | NeighState::Probe => Some(e.mac),
+            NeighState::Stale => {
+                e.state = NeighState::Probe;
+                e.probes = 0;
+                e.deadline = now + cfg.delay_first_probe;
+                Some(e.mac)
+            }
+            NeighState::Incomplete => None,
+        }
+    }
+
     /// A new incomplete entry whose first request is due now; `None` when
     /// the table is full of entries that cannot be evicted.
     fn insert(&mut self, now: Time, port: PortId, ip: Ipv4Addr) -> Option<usize> {

@@ -1,0 +1,183 @@
+//! Forwarding: the packet rewrites of the four LVS methods, one module per
+//! method (VPP's lb plugin specialises its datapath the same way), plus the
+//! pieces they share: address/port rewriting with incremental checksums,
+//! TTL handling, ICMP error translation, and which worker owns a packet.
+//!
+//! Every rewrite works in place on the bytes of an IPv4 packet whose header
+//! and transport header the caller has validated (`new_checked`), and
+//! patches checksums with RFC 1624 instead of recomputing them: a payload
+//! that arrived with a bad transport checksum leaves with a bad one, so the
+//! end host still rejects it (IPVS does not verify either when the NIC
+//! vouched for it, and the director never terminates the flow).
+//!
+//! TTL, following IPVS (`ip_vs_xmit.c`): requests are handed to the
+//! transmitters from LOCAL_IN, as if the director were their endpoint, and
+//! leave with their TTL untouched whatever the method (NAT, FullNAT, DR; the
+//! TUN outer header copies the inner TTL). Replies of NAT and FullNAT
+//! conns are forwarded by the director (the kernel's FORWARD path,
+//! `ip_forward`), so they lose one hop, and one that arrives with TTL <= 1
+//! is answered with ICMP time exceeded (RFC 1812 §5.3.1).
+//!
+//! Ownership with several workers (DESIGN.md, "Reply ownership"): a NAT
+//! conn is owned by [`nat_owner`] of the client address and port, fields
+//! that appear in both directions; a FullNAT conn by [`fullnat_owner`] of
+//! its lport, which each worker allocates from its own residue class; a
+//! service whose dests are all DR/TUN sees no replies, so the worker that
+//! sees its first packet owns it (flow-consistent NIC steering, RSS, keeps
+//! the rest of the flow there).
+
+pub mod dr;
+pub mod fullnat;
+pub mod icmp;
+pub mod nat;
+pub mod tun;
+
+use crate::verdict::DropReason;
+use crate::wire::checksum;
+use crate::wire::ip::IpProtocol;
+use crate::wire::ipv4::{self, Ipv4Packet};
+use crate::wire::tcp::TcpPacket;
+use crate::wire::udp::UdpPacket;
+use std::net::Ipv4Addr;
+
+/// An address and a port (host order).
+pub type Endpoint = (Ipv4Addr, u16);
+
+/// The worker that owns a NAT conn (or a new conn of a service with NAT or
+/// FullNAT dests): a multiplicative hash of the client address and port,
+/// reduced to `0..workers`. Both directions carry CIP:cport (as source on
+/// the way in, as destination on the way back), so either finds it.
+pub fn nat_owner(caddr: Ipv4Addr, cport: u16, workers: u16) -> u16 {
+    if workers <= 1 {
+        return 0;
+    }
+    // MurmurHash3's 64-bit finalizer: every input bit reaches every output
+    // bit, so sequential clients and ports spread evenly over any count.
+    let mut h = (u64::from(u32::from(caddr)) << 16) | u64::from(cport);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    u16::try_from(h % u64::from(workers)).unwrap_or(0)
+}
+
+/// The worker that owns a FullNAT conn: each worker takes lports `p` with
+/// `p % workers == worker`, so the reply (to LIP:lport) names its owner.
+pub fn fullnat_owner(lport: u16, workers: u16) -> u16 {
+    if workers <= 1 {
+        0
+    } else {
+        lport % workers
+    }
+}
+
+/// Rewrites the source and destination of the IPv4 packet `ip` (header
+/// first, validated, TCP or UDP payload with its header present) to `src`
+/// and `dst`, patching the header checksum and the transport checksum
+/// (pseudo header and ports) incrementally. Fields that do not change are
+/// not touched. A UDP checksum of zero ("none", RFC 768) stays zero.
+pub fn rewrite(ip: &mut [u8], src: Endpoint, dst: Endpoint) -> Result<(), DropReason> {
+    let mut p = Ipv4Packet::new_checked(&mut ip[..])?;
+    let (old_src, old_dst) = (p.src_addr(), p.dst_addr());
+    let proto = p.protocol();
+    let mut c = p.checksum();
+    if old_src != src.0 {
+        c = checksum::update_ipv4_addr(c, old_src, src.0);
+        p.set_src_addr(src.0);
+    }
+    if old_dst != dst.0 {
+        c = checksum::update_ipv4_addr(c, old_dst, dst.0);
+        p.set_dst_addr(dst.0);
+    }
+    p.set_checksum(c);
+    let (s_old, s_new) = (u32::from(old_src), u32::from(src.0));
+    let (d_old, d_new) = (u32::from(old_dst), u32::from(dst.0));
+    match proto {
+        IpProtocol::TCP => {
+            let mut t = TcpPacket::new_checked(p.payload_mut())?;
+            if s_old != s_new {
+                t.patch_checksum32(s_old, s_new);
+            }
+            if d_old != d_new {
+                t.patch_checksum32(d_old, d_new);
+            }
+            if t.src_port() != src.1 {
+                t.rewrite_src_port(src.1);
+            }
+            if t.dst_port() != dst.1 {
+                t.rewrite_dst_port(dst.1);
+            }
+        }
+        IpProtocol::UDP => {
+            let mut u = UdpPacket::new_checked(p.payload_mut())?;
+            if s_old != s_new {
+                u.patch_checksum32(s_old, s_new);
+            }
+            if d_old != d_new {
+                u.patch_checksum32(d_old, d_new);
+            }
+            if u.src_port() != src.1 {
+                u.rewrite_src_port(src.1);
+            }
+            if u.dst_port() != dst.1 {
+                u.rewrite_dst_port(dst.1);
+            }
+        }
+        _ => return Err(DropReason::Malformed),
+    }
+    Ok(())
+}
+
+/// Takes one hop off the TTL of the IPv4 packet `ip`, patching the header
+/// checksum (RFC 1624 over the TTL/protocol word). `false`, packet
+/// untouched, when the TTL is 0 or 1: the packet must not be forwarded
+/// (RFC 1812 §5.3.1).
+pub fn decrement_ttl(ip: &mut [u8]) -> bool {
+    if ip.len() < ipv4::HEADER_LEN {
+        return false;
+    }
+    let mut p = Ipv4Packet::new_unchecked(&mut ip[..]);
+    let ttl = p.ttl();
+    if ttl <= 1 {
+        return false;
+    }
+    let proto = p.protocol().0;
+    let old = u16::from_be_bytes([ttl, proto]);
+    let new = u16::from_be_bytes([ttl - 1, proto]);
+    p.set_ttl(ttl - 1);
+    let c = checksum::update16(p.checksum(), old, new);
+    p.set_checksum(c);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_are_in_range_and_spread() {
+        let mut seen = [0u32; 4];
+        for i in 0..4000u32 {
+            let w = nat_owner(Ipv4Addr::from(0x0a00_0000 + i), 40000, 4);
+            seen[usize::from(w)] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 800), "{seen:?}");
+        assert_eq!(nat_owner(Ipv4Addr::LOCALHOST, 1, 1), 0);
+        assert_eq!(fullnat_owner(1027, 4), 3);
+        assert_eq!(fullnat_owner(1027, 1), 0);
+    }
+
+    #[test]
+    fn ttl_runs_out() {
+        let mut ip = [
+            0x45, 0, 0, 20, 0, 0, 0, 0, 2, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        Ipv4Packet::new_unchecked(&mut ip[..]).fill_checksum();
+        assert!(decrement_ttl(&mut ip));
+        assert!(Ipv4Packet::new_unchecked(&ip[..]).verify_checksum());
+        assert_eq!(ip[8], 1);
+        assert!(!decrement_ttl(&mut ip));
+        assert_eq!(ip[8], 1);
+    }
+}

@@ -1,0 +1,237 @@
+//! Persistence templates (`ipvsadm -p timeout -M netmask`), as IPVS's
+//! `ip_vs_sched_persist` keeps them: a template maps (service, client
+//! network) to the dest that client network was first scheduled to; later
+//! conns from the same network to the same service go there without asking
+//! the scheduler.
+//!
+//! - The service says which kind: a port-0 service gives persistent client
+//!   connection (PCC: every port of the VIP follows the template), a service
+//!   with a port persistent port connection (PPC), a mark service persistent
+//!   firewall-mark connection (PFWMC: everything under the mark). All three
+//!   are one key here, (service id, client address masked by `-M`), since
+//!   the service id already names the VIP, port or mark.
+//! - Lifetime: a template is refreshed to `now + timeout` by every conn it
+//!   makes, and while conns it made still live it does not expire (IPVS
+//!   re-arms a template timer whose `n_control` is not zero); once the last
+//!   one is gone it expires `timeout` after its last use.
+//! - A template whose dest was removed or quiesced (weight 0) stops
+//!   attracting conns: the caller removes it and schedules afresh
+//!   (`ip_vs_check_template`, with `expire_quiescent_template` semantics).
+//!
+//! Templates live in the worker that owns the client (the key's client
+//! address is the one [`crate::fwd::nat_owner`] hashes, but with its port,
+//! so one client network may have a template on several workers; each is
+//! consistent on its own, as IPVS's templates are per director).
+//! Storage is a slab sized at construction plus a hashbrown index reserved
+//! for it; expiry is a budgeted sweep over the slab (template timeouts are
+//! minutes, so a sweep that takes a few loops costs nothing).
+
+use crate::time::Time;
+use core::time::Duration;
+use hashbrown::HashMap;
+use std::net::Ipv4Addr;
+
+/// What a template is found by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TemplateKey {
+    /// Service id.
+    pub service: u32,
+    /// Client network (address with host bits cleared by the netmask).
+    pub cnet: Ipv4Addr,
+}
+
+impl TemplateKey {
+    /// The key for client `caddr` under a `netmask_len`-bit netmask.
+    pub fn new(service: u32, caddr: Ipv4Addr, netmask_len: u8) -> Self {
+        let mask = match netmask_len.min(32) {
+            0 => 0,
+            n => u32::MAX << (32 - u32::from(n)),
+        };
+        TemplateKey {
+            service,
+            cnet: Ipv4Addr::from(u32::from(caddr) & mask),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Template {
+    key: TemplateKey,
+    /// Dest slot the template sends conns to.
+    slot: u32,
+    /// Live conns it made.
+    conns: u32,
+    expires: Time,
+    timeout: Duration,
+    in_use: bool,
+}
+
+const EMPTY: Template = Template {
+    key: TemplateKey {
+        service: 0,
+        cnet: Ipv4Addr::UNSPECIFIED,
+    },
+    slot: 0,
+    conns: 0,
+    expires: Time::ZERO,
+    timeout: Duration::ZERO,
+    in_use: false,
+};
+
+/// The table is full: no template, so no conn (IPVS refuses the conn when
+/// it cannot allocate its template).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplatesFull;
+
+/// One worker's persistence templates.
+#[derive(Debug)]
+pub struct Templates {
+    slab: Vec<Template>,
+    index: HashMap<TemplateKey, u32>,
+    free: Vec<u32>,
+    cursor: usize,
+}
+
+impl Templates {
+    /// A table for at most `capacity` templates, all allocated here.
+    pub fn new(capacity: u32) -> Self {
+        let cap = usize::try_from(capacity.max(1)).unwrap_or(1);
+        Templates {
+            slab: vec![EMPTY; cap],
+            index: HashMap::with_capacity(cap),
+            free: (0..capacity.max(1)).rev().collect(),
+            cursor: 0,
+        }
+    }
+
+    /// Live templates.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// True with no template.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// The dest slot of the template for `key`, and the conns it has.
+    pub fn get(&self, key: &TemplateKey) -> Option<(u32, u32)> {
+        let t = &self.slab[*self.index.get(key)? as usize];
+        Some((t.slot, t.conns))
+    }
+
+    /// When the template for `key` expires if it makes no more conns.
+    pub fn expires(&self, key: &TemplateKey) -> Option<Time> {
+        Some(self.slab[*self.index.get(key)? as usize].expires)
+    }
+
+    /// Forgets the template for `key` (its dest went away or was quiesced);
+    /// conns it made keep running.
+    pub fn remove(&mut self, key: &TemplateKey) {
+        if let Some(i) = self.index.remove(key) {
+            self.slab[i as usize] = EMPTY;
+            self.free.push(i);
+        }
+    }
+
+    /// A conn was made through the template for `key` to dest `slot`:
+    /// creates the template if there is none, counts the conn and refreshes
+    /// its deadline to `now + timeout`.
+    pub fn bind(
+        &mut self,
+        key: TemplateKey,
+        slot: u32,
+        now: Time,
+        timeout: Duration,
+    ) -> Result<(), TemplatesFull> {
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                let i = self.free.pop().ok_or(TemplatesFull)?;
+                self.slab[i as usize] = Template {
+                    key,
+                    slot,
+                    conns: 0,
+                    expires: now,
+                    timeout,
+                    in_use: true,
+                };
+                self.index.insert(key, i);
+                i
+            }
+        };
+        let t = &mut self.slab[i as usize];
+        t.slot = slot;
+        t.conns = t.conns.saturating_add(1);
+        t.timeout = timeout;
+        t.expires = t.expires.max(now + timeout);
+        Ok(())
+    }
+
+    /// A conn made through the template for `key` to `slot` went away.
+    pub fn unbind(&mut self, key: &TemplateKey, slot: u32) {
+        if let Some(&i) = self.index.get(key) {
+            let t = &mut self.slab[i as usize];
+            if t.slot == slot {
+                t.conns = t.conns.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Looks at up to `budget` slab entries from where the last sweep
+    /// stopped: a template past its deadline goes if it has no conns, and is
+    /// re-armed for its timeout otherwise. Returns how many went.
+    pub fn expire(&mut self, now: Time, budget: usize) -> usize {
+        let mut gone = 0;
+        for _ in 0..budget.min(self.slab.len()) {
+            let i = self.cursor;
+            self.cursor = (self.cursor + 1) % self.slab.len();
+            let t = &mut self.slab[i];
+            if !t.in_use || t.expires > now {
+                continue;
+            }
+            if t.conns > 0 {
+                t.expires = now + t.timeout;
+                continue;
+            }
+            let key = t.key;
+            self.remove(&key);
+            gone += 1;
+        }
+        gone
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lives_while_it_has_conns_then_for_its_timeout() {
+        let mut t = Templates::new(2);
+        let k = TemplateKey::new(7, Ipv4Addr::new(192, 0, 2, 77), 24);
+        assert_eq!(k.cnet, Ipv4Addr::new(192, 0, 2, 0));
+        let timeout = Duration::from_secs(360);
+        t.bind(k, 3, Time::ZERO, timeout).unwrap();
+        assert_eq!(t.get(&k), Some((3, 1)));
+        // Past its deadline with a conn: re-armed, not gone.
+        assert_eq!(t.expire(Time::from_secs(400), 10), 0);
+        assert_eq!(t.expires(&k), Some(Time::from_secs(760)));
+        t.unbind(&k, 3);
+        assert_eq!(t.expire(Time::from_secs(700), 10), 0);
+        assert_eq!(t.expire(Time::from_secs(760), 10), 1);
+        assert!(t.is_empty());
+        // Full table.
+        let k2 = TemplateKey::new(7, Ipv4Addr::new(192, 0, 3, 1), 24);
+        let k3 = TemplateKey::new(7, Ipv4Addr::new(192, 0, 4, 1), 24);
+        t.bind(k, 1, Time::ZERO, timeout).unwrap();
+        t.bind(k2, 1, Time::ZERO, timeout).unwrap();
+        assert_eq!(t.bind(k3, 1, Time::ZERO, timeout), Err(TemplatesFull));
+        t.remove(&k);
+        assert!(t.bind(k3, 1, Time::ZERO, timeout).is_ok());
+        assert_eq!(
+            TemplateKey::new(1, Ipv4Addr::new(1, 2, 3, 4), 0).cnet,
+            Ipv4Addr::UNSPECIFIED
+        );
+    }
+}
