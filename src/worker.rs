@@ -6,7 +6,7 @@
 use crate::dpdk::{Burst, Mbuf, Mempool, QueueHandle, Ring, TscClock};
 use control::publish::Subscriber;
 use dataplane::worker::{TrafficStats, WorkerConfig};
-use dataplane::{PortId, Snapshot, Time, Verdict, Worker};
+use dataplane::{DropReason, PortId, Snapshot, Time, Verdict, Worker};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -147,6 +147,16 @@ impl Loop<'_> {
                 }
                 if self.tx[slot].push(m).is_err() {
                     self.shell.tx_full += 1;
+                }
+            }
+            // ARP the dataplane learnt from (replies to our requests and
+            // the like) is the kernel twin's business too: without it the
+            // kernel never resolves a neighbour (health checks, SSH).
+            Verdict::Drop(DropReason::ArpConsumed) => {
+                if let Some(slot) = self.kernel.iter().position(|(p, _)| *p == port) {
+                    if self.kernel_tx[slot].push(m).is_err() {
+                        self.shell.tx_full += 1;
+                    }
                 }
             }
             Verdict::Drop(_) => {}

@@ -1,11 +1,17 @@
 //! The exception path: rvsd gives its port a kernel twin (a tap interface
-//! with the port's MAC), and what the kernel sends through it leaves by the
-//! port.
+//! with the port's MAC); what the kernel sends through it leaves by the
+//! port, and what comes back for the kernel (ARP replies, ICMP and TCP to the
+//! DIP that no service claims) reaches it through the twin.
 
 mod common;
 
 use common::{eal_args, ifname, require_root, Netns, Rvsd};
 use std::time::Duration;
+
+/// In the client: accept one TCP connection on 198.18.0.2:2222 and greet it.
+const PY_ECHO_ONCE: &str = "import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('198.18.0.2', 2222)); s.listen(1); s.settimeout(10)\nc,_=s.accept(); c.sendall(b'hello from the client'); c.close()";
+/// In the LB's kernel: connect to the client and print what it says.
+const PY_CONNECT: &str = "import socket\ns=socket.create_connection(('198.18.0.2', 2222), timeout=5)\nprint(s.recv(100).decode())";
 
 #[test]
 fn kernel_twin_carries_the_kernels_traffic_out_of_the_port() {
@@ -66,11 +72,40 @@ fn kernel_twin_carries_the_kernels_traffic_out_of_the_port() {
     // through the twin and the port, so the client learns 198.18.0.1 at the
     // port's MAC (a request for one of its own addresses, which Linux learns
     // from; rvsd's gratuitous ARP alone would not create the entry).
-    let _ = ns.exec(&lb, &["ping", "-c", "2", "-W", "1", "198.18.0.2"]);
+    let ping = ns.exec(
+        &lb,
+        &["ping", "-c", "3", "-i", "0.3", "-W", "2", "198.18.0.2"],
+    );
     let (seen, neigh) = ns.wait_neigh(&cl, "198.18.0.1", &lb_mac, Duration::from_secs(3));
     assert!(
         seen,
         "client never heard the LB kernel: {neigh:?}\n{}",
+        rvsd.log()
+    );
+
+    // The round trip: the client's ARP reply and echo replies come back to
+    // the kernel through the twin.
+    let text = String::from_utf8_lossy(&ping.stdout);
+    assert!(
+        ping.status.success(),
+        "the LB kernel's ping failed: {text}\n{}",
+        rvsd.log()
+    );
+    // And a TCP conversation of the kernel's: the client's nc answers.
+    let server = std::process::Command::new("ip")
+        .args(["netns", "exec", &cl, "python3", "-c", PY_ECHO_ONCE])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("client listener");
+    std::thread::sleep(Duration::from_millis(300));
+    let got = ns.exec(&lb, &["python3", "-c", PY_CONNECT]);
+    let mut server = server;
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout).trim(),
+        "hello from the client",
+        "{}",
         rvsd.log()
     );
 

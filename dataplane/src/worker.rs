@@ -1151,6 +1151,9 @@ impl<H> Engine<H> {
         if snap.owns(dst) {
             return match stack::icmp::input_with(iface, |ip| snap.owns(ip), l2_len, frame) {
                 Ok(()) => Ok(Verdict::Transmit { port: iface.port }),
+                // Other ICMP to a DIP (echo replies to the kernel's own
+                // pings, and the like) is the kernel's business.
+                Err(DropReason::IcmpIgnored) if local => Ok(Verdict::ToKernel { port: iface.port }),
                 Err(r) => Err(Verdict::Drop(r)),
             };
         }
