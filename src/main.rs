@@ -79,6 +79,30 @@ fn parse_args() -> Result<Option<Args>> {
     Ok(Some(Args { config, check }))
 }
 
+/// Brings the kernel twin `name` up with the port's DIPs (its connected
+/// prefixes; /32 VIPs stay with the dataplane), so ordinary sockets on the
+/// appliance (health checks, SSH, routing daemons) use the port.
+fn configure_twin(name: &str, cidrs: &[dataplane::addr::Ipv4Cidr]) -> Result<()> {
+    let ip = |args: &[&str]| -> Result<()> {
+        let out = std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .context("cannot run `ip` (iproute2) to configure the kernel twin")?;
+        if !out.status.success() {
+            bail!(
+                "ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    };
+    for c in cidrs.iter().filter(|c| c.prefix_len < 32) {
+        ip(&["addr", "replace", &c.to_string(), "dev", name])?;
+    }
+    ip(&["link", "set", name, "up"])
+}
+
 /// 64 random bits from the kernel, for the conn hash secrets; the clock if
 /// /dev/urandom cannot be read.
 fn random_seed() -> u64 {
@@ -191,6 +215,11 @@ fn run() -> Result<()> {
             twin.configure(nworkers, 512, 512, &pool)
                 .with_context(ctx)?;
             twin.start().with_context(ctx)?;
+            configure_twin(
+                kname,
+                &ic.cidrs().map_err(anyhow::Error::msg).with_context(ctx)?,
+            )
+            .with_context(ctx)?;
             tracing::info!(interface = %ic.name, kernel = %kname, twin_port = twin.id(), "kernel twin up");
             twins.push((port.id(), twin));
         }
