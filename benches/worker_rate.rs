@@ -180,6 +180,7 @@ fn main() {
                     lcore: 1,
                     config: dataplane::worker::WorkerConfig::new(0),
                     export: &export,
+                    dumps: crossbeam_channel::bounded(1).1,
                     queues: vec![q],
                     snapshot: Arc::clone(&snapshot),
                     burst: 32,

@@ -4,7 +4,7 @@
 //! estimators.
 
 use crate::dpdk::Port;
-use crate::worker::Exported;
+use crate::worker::{ConnDump, Exported};
 use control::admin::Stats;
 use control::admin::{
     AdminError, ConnEntry, HealthEntry, InterfaceEntry, NeighbourEntry, Response, RouteEntry,
@@ -28,6 +28,9 @@ use std::time::{Duration, Instant};
 
 /// How long an admin change may take to reach every worker.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a worker may take to list its conns.
+const CONN_LIST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Rate estimator period (IPVS: 2 s).
 const TICK: Duration = Duration::from_secs(2);
@@ -59,6 +62,8 @@ pub struct ControlCore<'a> {
     pub health: Engine,
     /// The workers' exported counters.
     pub exports: &'a [Mutex<Exported>],
+    /// One conn-listing channel per worker.
+    pub dumps: Vec<crossbeam_channel::Sender<ConnDump>>,
 }
 
 impl std::fmt::Debug for ControlCore<'_> {
@@ -74,6 +79,7 @@ struct View<'a> {
     ports: &'a [Port],
     conn_capacity: u32,
     health: &'a Engine,
+    dumps: &'a [crossbeam_channel::Sender<ConnDump>],
 }
 
 impl DaemonView for View<'_> {
@@ -104,9 +110,23 @@ impl DaemonView for View<'_> {
     }
 
     fn conns(&self) -> Result<Vec<ConnEntry>, AdminError> {
-        Err(AdminError::Unsupported(
-            "listing conns (-L -c) is not available in this build of rvsd yet".into(),
-        ))
+        // Ask every worker first, then collect: the walks run in parallel.
+        let mut replies = Vec::with_capacity(self.dumps.len());
+        for (w, ask) in self.dumps.iter().enumerate() {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            ask.try_send(tx).map_err(|_| {
+                AdminError::Internal(format!("worker {w} is busy with another conn listing"))
+            })?;
+            replies.push((w, rx));
+        }
+        let mut rows = Vec::new();
+        for (w, rx) in replies {
+            let part = rx.recv_timeout(CONN_LIST_TIMEOUT).map_err(|_| {
+                AdminError::Internal(format!("worker {w} did not list its conns in time"))
+            })?;
+            rows.extend(part);
+        }
+        Ok(rows)
     }
 
     fn health(&self) -> Vec<HealthEntry> {
@@ -226,6 +246,7 @@ impl ControlCore<'_> {
                     ports: self.ports,
                     conn_capacity: self.conn_capacity,
                     health: &self.health,
+                    dumps: &self.dumps,
                 };
                 let handled = handler::handle(
                     &mut self.state,

@@ -277,6 +277,10 @@ fn run() -> Result<()> {
 
     let clock = TscClock::new(&eal);
     let reports = Mutex::new(Vec::new());
+    let (dump_tx, dump_rx): (Vec<_>, Vec<_>) = (0..nworkers_usize)
+        .map(|_| crossbeam_channel::bounded::<worker::ConnDump>(1))
+        .unzip();
+    let mut dump_rx = dump_rx.into_iter();
     let exports: Vec<Mutex<Exported>> = (0..nworkers_usize)
         .map(|_| Mutex::new(Exported::default()))
         .collect();
@@ -308,6 +312,9 @@ fn run() -> Result<()> {
                 lcore,
                 config: wcfg,
                 export: &exports[i],
+                dumps: dump_rx
+                    .next()
+                    .unwrap_or_else(|| crossbeam_channel::bounded(1).1),
                 queues,
                 snapshot: Arc::clone(&snapshot),
                 burst: config.workers.burst,
@@ -352,6 +359,7 @@ fn run() -> Result<()> {
             generation: 1,
             health,
             exports: &exports,
+            dumps: dump_tx,
         };
         core.run(&stop, &hup);
         tracing::info!("stopping");

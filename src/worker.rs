@@ -4,12 +4,18 @@
 //! leaks.
 
 use crate::dpdk::{Burst, Mbuf, Mempool, QueueHandle, Ring, TscClock};
+use control::admin::{ConnEntry, Protocol};
 use control::publish::Subscriber;
+use dataplane::conn::Proto;
 use dataplane::worker::{TrafficStats, WorkerConfig};
 use dataplane::{DropReason, PortId, Snapshot, Time, Verdict, Worker};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// A request for a worker's conns (`rvsadm -L -c`): the worker sends its
+/// rows back through the enclosed channel, between two bursts.
+pub type ConnDump = crossbeam_channel::Sender<Vec<ConnEntry>>;
 
 /// How often a worker copies its counters out for the control core.
 const EXPORT_EVERY_NS: u64 = 500_000_000;
@@ -40,6 +46,8 @@ pub struct WorkerSetup<'a> {
     pub config: WorkerConfig,
     /// Where its counters go for the control core.
     pub export: &'a Mutex<Exported>,
+    /// Conn listing requests from the control core.
+    pub dumps: crossbeam_channel::Receiver<ConnDump>,
     /// One queue on each port, in port order.
     pub queues: Vec<QueueHandle>,
     /// The configuration it starts with.
@@ -254,6 +262,7 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
         lcore,
         config,
         export,
+        dumps,
         queues,
         snapshot,
         burst,
@@ -328,6 +337,11 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
             }
         }
         lp.flush_tx();
+        // Between bursts: answer a conn listing (admin path: it walks the
+        // table once, so it is asked for, never done on a timer).
+        if let Ok(reply) = dumps.try_recv() {
+            let _ = reply.send(conn_rows(&lp.worker, now));
+        }
         // Between bursts: take the newest configuration, then say so.
         if let Some(next) = updates.poll() {
             let generation = next.generation;
@@ -347,6 +361,34 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
     };
     tracing::info!(worker = id, ?report.shell, "worker stopped");
     report
+}
+
+/// This worker's conns as `ipvsadm -L -c` lists them.
+fn conn_rows(worker: &Worker, now: Time) -> Vec<ConnEntry> {
+    worker
+        .conns()
+        .iter()
+        .filter_map(|(_, c)| {
+            let protocol = match c.proto() {
+                Proto::Tcp => Protocol::Tcp,
+                Proto::Udp => Protocol::Udp,
+                Proto::Icmp => return None,
+            };
+            let ((cip, cport), (vip, vport), (rip, rport)) = (c.client(), c.virt(), c.real());
+            Some(ConnEntry {
+                protocol,
+                expires: u32::try_from(c.expires().saturating_since(now).as_secs())
+                    .unwrap_or(u32::MAX),
+                state: c.state().name().to_owned(),
+                cip: cip.into(),
+                cport,
+                vip: vip.into(),
+                vport,
+                rip: rip.into(),
+                rport,
+            })
+        })
+        .collect()
 }
 
 /// Sends the frames the dataplane itself wants out (ARP requests for next

@@ -187,6 +187,11 @@ fn ipvsadm_commands_change_the_running_table() {
         "{list}"
     );
 
+    // The conn listing asks every worker; none has conns yet.
+    let conns = admin.ok(&["-Lnc"]);
+    assert_eq!(conns.lines().next(), Some("IPVS connection entries"), "{conns}");
+    assert_eq!(conns.lines().count(), 2, "header lines only: {conns}");
+
     // ipvsadm's errors and a non-zero exit.
     let (code, err) = admin.fails(&["-a", "-u", "198.18.1.1:53", "-r", "198.19.0.12:5353", "-m"]);
     assert!(
