@@ -126,6 +126,7 @@ struct Loop<'a> {
     tx: Vec<Burst>,
     redirect_out: Vec<Burst>,
     redirect: &'a [Ring],
+    pool: &'a Mempool,
     kernel: Vec<(PortId, QueueHandle)>,
     kernel_tx: Vec<Burst>,
     burst: usize,
@@ -158,9 +159,16 @@ impl Loop<'_> {
                 }
             }
             // ARP the dataplane learnt from (replies to our requests and
-            // the like) is the kernel twin's business too: without it the
-            // kernel never resolves a neighbour (health checks, SSH).
+            // the like). Every worker keeps its own neighbour table and the
+            // NIC hands the reply to one queue only, so the other workers
+            // get a copy to learn from (ARP is rare and small). The kernel
+            // twin gets it too: without it the kernel never resolves a
+            // neighbour (health checks, SSH).
             Verdict::Drop(DropReason::ArpConsumed) => {
+                if redirected {
+                    return;
+                }
+                self.share_arp(port, &m);
                 if let Some(slot) = self.kernel.iter().position(|(p, _)| *p == port) {
                     if self.kernel_tx[slot].push(m).is_err() {
                         self.shell.tx_full += 1;
@@ -194,6 +202,32 @@ impl Loop<'_> {
                 if self.kernel_tx[slot].push(m).is_err() {
                     self.shell.tx_full += 1;
                 }
+            }
+        }
+    }
+
+    /// Copies an ARP frame this worker learnt from into every other
+    /// worker's redirect ring.
+    fn share_arp(&mut self, port: PortId, m: &Mbuf) {
+        for target in 0..self.redirect_out.len() {
+            if target == usize::from(self.worker.id()) {
+                continue;
+            }
+            let Some(mut copy) = self.pool.alloc() else {
+                self.shell.redirect_full += 1;
+                continue;
+            };
+            let len = u16::try_from(m.len()).unwrap_or(u16::MAX);
+            let Some(data) = copy.append(len) else {
+                continue;
+            };
+            data.copy_from_slice(&m.data()[..usize::from(len)]);
+            copy.set_port(port);
+            if self.redirect_out[target].is_full() {
+                self.flush_redirect(target);
+            }
+            if self.redirect_out[target].push(copy).is_err() {
+                self.shell.redirect_full += 1;
             }
         }
     }
@@ -283,6 +317,7 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
         redirect_out: redirect.iter().map(|_| Burst::new()).collect(),
         queues,
         redirect,
+        pool,
         kernel_tx: kernel.iter().map(|_| Burst::new()).collect(),
         kernel,
         burst,
@@ -320,7 +355,7 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
             }
         }
         if lp.worker.poll_timeout().is_some_and(|t| t <= now) {
-            originate(&mut lp, now, pool);
+            originate(&mut lp, now);
         }
         // Bounded expiry work: conns, templates, scheduler state that ages.
         lp.worker.expire(now);
@@ -393,10 +428,10 @@ fn conn_rows(worker: &Worker, now: Time) -> Vec<ConnEntry> {
 
 /// Sends the frames the dataplane itself wants out (ARP requests for next
 /// hops, gratuitous ARP), each written straight into a fresh mbuf.
-fn originate(lp: &mut Loop<'_>, now: Time, pool: &Mempool) {
+fn originate(lp: &mut Loop<'_>, now: Time) {
     // A bounded number per loop, so a flood of due requests cannot starve rx.
     for _ in 0..crate::dpdk::MAX_BURST {
-        let Some(mut m) = pool.alloc() else {
+        let Some(mut m) = lp.pool.alloc() else {
             lp.shell.no_mbuf += 1;
             return;
         };

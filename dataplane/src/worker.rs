@@ -682,12 +682,14 @@ impl<H> Engine<H> {
         }
         let t = pkt.tuple;
         let Some((si, svc)) = snap.services.lookup(t.proto, IpAddr::V4(t.daddr), t.dport) else {
-            if local {
+            // A reply whose conn another worker holds (FullNAT: to a LIP;
+            // NAT: to the client, from the real server). A LIP may also be
+            // an interface address (for ARP), so it is checked before the
+            // kernel gets what is addressed to us.
+            let lip = snap.is_laddr(t.daddr);
+            if local && !lip {
                 return Ok(Verdict::ToKernel { port: rx_port });
             }
-            // A reply whose conn another worker holds (FullNAT: to a LIP;
-            // NAT: to the client, from the real server).
-            let lip = snap.is_laddr(t.daddr);
             let owner = if lip {
                 fwd::fullnat_owner(t.dport, self.workers)
             } else {
