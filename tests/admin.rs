@@ -189,7 +189,11 @@ fn ipvsadm_commands_change_the_running_table() {
 
     // The conn listing asks every worker; none has conns yet.
     let conns = admin.ok(&["-Lnc"]);
-    assert_eq!(conns.lines().next(), Some("IPVS connection entries"), "{conns}");
+    assert_eq!(
+        conns.lines().next(),
+        Some("IPVS connection entries"),
+        "{conns}"
+    );
     assert_eq!(conns.lines().count(), 2, "header lines only: {conns}");
 
     // ipvsadm's errors and a non-zero exit.
