@@ -2,6 +2,11 @@
 //! service table (1000 services x 10 dests, and 10 000 services x 10
 //! dests), and applying one admin change plus the snapshot it triggers.
 //!
+//! Also end to end on the control core: one admin change until every
+//! worker runs it (apply, snapshot, publish, two worker threads polling
+//! their update channels between "bursts" and acknowledging), and 10 000
+//! services with 10 dests each loaded and running on the workers.
+//!
 //! `cargo bench --bench control`
 
 use control::admin::{
@@ -57,7 +62,7 @@ fn table(services: u32, dests: u32) -> State {
 fn snapshots(c: &mut Criterion) {
     let base = BaseParts::default();
     for (services, dests) in [(1000, 10), (10_000, 10)] {
-        let st = table(services, dests);
+        let mut st = table(services, dests);
         c.bench_function(&format!("snapshot_{services}x{dests}"), |b| {
             b.iter(|| black_box(st.snapshot(1, &base).expect("snapshot")))
         });
@@ -87,5 +92,81 @@ fn single_change(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, snapshots, single_change);
+/// Two stand-in workers: they poll their update channel between bursts and
+/// acknowledge, as rvsd's workers do.
+fn workers(
+    subs: Vec<control::publish::Subscriber>,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    subs.into_iter()
+        .map(|sub| {
+            let stop = std::sync::Arc::clone(stop);
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Some(s) = sub.poll() {
+                        sub.ack(s.generation);
+                    }
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect()
+}
+
+fn change_to_all_workers(c: &mut Criterion) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let base = BaseParts::default();
+    let mut st = table(1000, 10);
+    let first = Arc::new(st.snapshot(1, &base).expect("snapshot"));
+    let (mut publisher, subs) = control::publish::channel(2, 4, first);
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads = workers(subs, &stop);
+    let mut generation = 1;
+    let mut w = 1;
+    // One `-e` of a wlc dest, from the admin call to every worker running it.
+    c.bench_function("edit_dest_until_all_workers_run_it_1000x10", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                w = w % 100 + 1;
+                generation += 1;
+                st.apply(&Change::EditDest(key(0), dest(1, w)))
+                    .expect("edit");
+                let snap = Arc::new(st.snapshot(generation, &base).expect("snapshot"));
+                publisher
+                    .publish(snap, Duration::from_secs(5))
+                    .expect("published");
+            }
+            start.elapsed()
+        })
+    });
+    let mut group = c.benchmark_group("load");
+    group.sample_size(10);
+    // 10 000 services x 10 dests from an empty table to running everywhere.
+    group.bench_function("load_10000x10_until_all_workers_run_it", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let mut st = table(10_000, 10);
+                generation += 1;
+                let snap = Arc::new(st.snapshot(generation, &base).expect("snapshot"));
+                publisher
+                    .publish(snap, Duration::from_secs(5))
+                    .expect("published");
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    group.finish();
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+}
+
+criterion_group!(benches, snapshots, single_change, change_to_all_workers);
 criterion_main!(benches);

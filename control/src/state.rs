@@ -73,8 +73,13 @@ pub struct ServiceEntry {
     /// The dests in the kernel's `svc->destinations` order: the newest first
     /// (`list_add` at the head in `__ip_vs_update_dest`).
     pub dests: Vec<DestEntry>,
-    /// The scheduler seed built from `spec` and `dests`.
+    /// The scheduler seed built from `spec` and `dests` (as of the last
+    /// [`State::refresh_seeds`] when `seed_stale` is set).
     pub seed: Arc<SchedSeed>,
+    /// The dests changed since `seed` was built. Seeds are rebuilt when a
+    /// snapshot is built, not at every `-a`/`-e`/`-d`: a Maglev table per
+    /// dest added would make loading 10 000 services take seconds.
+    pub seed_stale: bool,
 }
 
 impl ServiceEntry {
@@ -157,6 +162,9 @@ pub enum SnapshotError {
     /// The service table was refused by the dataplane.
     #[error("services: {0}")]
     Service(dp::ServiceError),
+    /// A scheduler could not be built for a service's dests.
+    #[error("scheduler: {0}")]
+    Seed(AdminError),
 }
 
 /// One admin change, the subset of [`crate::admin::Request`] that edits the
@@ -368,6 +376,7 @@ impl State {
                 spec: spec.clone(),
                 dests: Vec::new(),
                 seed,
+                seed_stale: false,
             },
         );
         Ok(())
@@ -377,13 +386,11 @@ impl State {
     pub fn edit_service(&mut self, spec: &ServiceSpec) -> Result<(), AdminError> {
         let sched = check_service(spec)?;
         let svc = self.entry_mut(&spec.key, AdminError::NoSuchService)?;
-        let seed = if *svc.seed.config() == sched {
-            Arc::clone(&svc.seed)
-        } else {
-            build_seed(sched, &seed_dests(&svc.dests))?
-        };
+        if *svc.seed.config() != sched {
+            svc.seed = build_seed(sched, &seed_dests(&svc.dests))?;
+            svc.seed_stale = false;
+        }
         svc.spec = spec.clone();
-        svc.seed = seed;
         Ok(())
     }
 
@@ -444,7 +451,8 @@ impl State {
             last_weight: dest.weight,
         });
         dests.extend(svc.dests.iter().cloned());
-        let seed = build_seed(sched, &seed_dests(&dests))?;
+        check_dest_count(&dests)?;
+        let _ = sched;
         // Validated; commit.
         match revived {
             Some(i) => {
@@ -457,7 +465,20 @@ impl State {
         }
         let svc = self.entry_mut(key, AdminError::ServiceNotDefined)?;
         svc.dests = dests;
-        svc.seed = seed;
+        svc.seed_stale = true;
+        Ok(())
+    }
+
+    /// Rebuilds the scheduler seeds whose dests changed since they were
+    /// built (keeping the `Arc` where the change left them equal);
+    /// [`State::snapshot`] does it first.
+    pub fn refresh_seeds(&mut self) -> Result<(), AdminError> {
+        for svc in self.services.values_mut() {
+            if svc.seed_stale {
+                svc.seed = current_seed(svc)?;
+                svc.seed_stale = false;
+            }
+        }
         Ok(())
     }
 
@@ -477,15 +498,9 @@ impl State {
         if dest.weight > 0 {
             old.last_weight = dest.weight;
         }
-        let sched = *svc.seed.config();
-        let seed = if seed_dests(&dests) == svc.seed.dests() {
-            Arc::clone(&svc.seed)
-        } else {
-            build_seed(sched, &seed_dests(&dests))?
-        };
         let svc = self.entry_mut(key, AdminError::ServiceNotDefined)?;
         svc.dests = dests;
-        svc.seed = seed;
+        svc.seed_stale = true;
         Ok(())
     }
 
@@ -499,10 +514,9 @@ impl State {
             .ok_or(AdminError::NoSuchDest)?;
         let mut dests = svc.dests.clone();
         let gone = dests.remove(i);
-        let seed = build_seed(*svc.seed.config(), &seed_dests(&dests))?;
         let svc = self.entry_mut(key, AdminError::ServiceNotDefined)?;
         svc.dests = dests;
-        svc.seed = seed;
+        svc.seed_stale = true;
         self.trash(*key, &gone);
         Ok(())
     }
@@ -556,13 +570,19 @@ impl State {
     /// Builds the complete snapshot of generation `generation`: the daemon's
     /// interfaces and routes, and this table. Seeds are the services' own
     /// `Arc`s, so unchanged services keep their scheduler state on workers.
-    pub fn snapshot(&self, generation: u64, base: &BaseParts) -> Result<Snapshot, SnapshotError> {
+    pub fn snapshot(
+        &mut self,
+        generation: u64,
+        base: &BaseParts,
+    ) -> Result<Snapshot, SnapshotError> {
+        self.refresh_seeds().map_err(SnapshotError::Seed)?;
         let mut snap = Snapshot::new(generation, base.interfaces.clone(), &base.routes)
             .map_err(SnapshotError::Route)?;
         let list = self
             .services
             .values()
             .map(|s| {
+                let seed = Arc::clone(&s.seed);
                 let dests = s
                     .dests
                     .iter()
@@ -576,15 +596,15 @@ impl State {
                         slot: d.slot,
                     })
                     .collect();
-                dp::Service::new(
+                Ok(dp::Service::new(
                     s.id,
                     dp_key(&s.spec.key),
-                    Arc::clone(&s.seed),
+                    seed,
                     persistence(&s.spec),
                     dests,
-                )
+                ))
             })
-            .collect();
+            .collect::<Result<Vec<_>, SnapshotError>>()?;
         // Only the rules of marks that have a service: a rule without one
         // would classify packets into nothing.
         let marks = self
@@ -667,6 +687,29 @@ fn seed_dests(dests: &[DestEntry]) -> Vec<dataplane::sched::DestSpec> {
             last_weight: d.last_weight,
         })
         .collect()
+}
+
+/// What `SchedSeed::new` would refuse about a dest list, checked without
+/// building the seed.
+fn check_dest_count(dests: &[DestEntry]) -> Result<(), AdminError> {
+    if dests.len() > dataplane::sched::MAX_DESTS {
+        return Err(AdminError::Invalid(format!(
+            "a service has at most {} dests",
+            dataplane::sched::MAX_DESTS
+        )));
+    }
+    Ok(())
+}
+
+/// The seed `svc` runs with: its own when current, the one its dests call
+/// for otherwise (the same `Arc` when they did not really change, so
+/// workers keep their scheduler state).
+fn current_seed(svc: &ServiceEntry) -> Result<Arc<SchedSeed>, AdminError> {
+    let specs = seed_dests(&svc.dests);
+    if !svc.seed_stale || specs == svc.seed.dests() {
+        return Ok(Arc::clone(&svc.seed));
+    }
+    build_seed(*svc.seed.config(), &specs)
 }
 
 fn build_seed(

@@ -12,6 +12,9 @@ use dataplane::{Snapshot, Verdict};
 use std::sync::Arc;
 
 const WORKERS: u16 = 2;
+
+/// A service set: each service with the weights of its dests.
+type ServiceSet<'a> = Vec<(Svc, &'a [u32])>;
 const CONNS: u32 = 40;
 
 fn web() -> Svc {
@@ -112,7 +115,7 @@ fn established_conns_keep_flowing_while_services_change() {
     let udp = Svc::new(Proto::Udp, 53, Fwd::Nat, 53, 2);
     let tls = Svc::new(Proto::Tcp, 443, Fwd::FullNat, 443, 3);
     let three = Svc { dests: 3, ..web() };
-    let steps: Vec<(&str, Vec<(Svc, &[u32])>)> = vec![
+    let steps: Vec<(&str, ServiceSet)> = vec![
         ("add a UDP service", vec![(web(), &[1, 1]), (udp, &[1, 1])]),
         (
             "add a FullNAT service",

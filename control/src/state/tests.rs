@@ -249,6 +249,8 @@ fn last_weight_is_the_last_non_zero_weight() {
     let d = dest(2, 80, FwdMethod::Route, 7);
     s.add_dest(&tcp(80), &d).unwrap();
     s.edit_dest(&tcp(80), &DestSpec { weight: 0, ..d }).unwrap();
+    // Seeds are rebuilt lazily, before a snapshot.
+    s.refresh_seeds().unwrap();
     let svc = s.service(&tcp(80)).unwrap();
     assert_eq!(svc.dests[0].last_weight, 7);
     assert_eq!(svc.seed.dests()[0].last_weight, 7);
