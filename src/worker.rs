@@ -7,6 +7,7 @@ use crate::dpdk::{Burst, Mbuf, Mempool, QueueHandle, Ring, TscClock};
 use control::admin::{ConnEntry, Protocol};
 use control::publish::Subscriber;
 use dataplane::conn::Proto;
+use dataplane::service::ServiceKey;
 use dataplane::worker::{TrafficStats, WorkerConfig};
 use dataplane::{DropReason, PortId, Snapshot, Time, Verdict, Worker};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -325,6 +326,7 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
     let own_ring = redirect.get(usize::from(id));
     let mut rx = Burst::new();
     let mut next_export = 0u64;
+    solicit_dests(&mut lp.worker, None, clock.now());
 
     while !stop.load(Ordering::Relaxed) {
         let now = clock.now();
@@ -380,8 +382,10 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
         // Between bursts: take the newest configuration, then say so.
         if let Some(next) = updates.poll() {
             let generation = next.generation;
+            let previous = Arc::clone(lp.worker.snapshot());
             lp.worker.set_snapshot(next);
             updates.ack(generation);
+            solicit_dests(&mut lp.worker, Some(&previous), now);
             lp.shell.snapshots += 1;
             tracing::debug!(worker = id, generation, "snapshot swapped in");
         }
@@ -398,32 +402,97 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
     report
 }
 
-/// This worker's conns as `ipvsadm -L -c` lists them.
-fn conn_rows(worker: &Worker, now: Time) -> Vec<ConnEntry> {
-    worker
-        .conns()
-        .iter()
-        .filter_map(|(_, c)| {
-            let protocol = match c.proto() {
-                Proto::Tcp => Protocol::Tcp,
-                Proto::Udp => Protocol::Udp,
-                Proto::Icmp => return None,
-            };
-            let ((cip, cport), (vip, vport), (rip, rport)) = (c.client(), c.virt(), c.real());
-            Some(ConnEntry {
-                protocol,
-                expires: u32::try_from(c.expires().saturating_since(now).as_secs())
-                    .unwrap_or(u32::MAX),
-                state: c.state().name().to_owned(),
-                cip: cip.into(),
-                cport,
-                vip: vip.into(),
-                vport,
-                rip: rip.into(),
-                rport,
-            })
+/// Starts resolving the next hop of every dest as soon as a snapshot names
+/// it, so that the first packet of the first conn does not wait for ARP (a
+/// SYN dropped while resolving costs the client a one-second retransmit).
+/// Only services whose dests changed since `previous` (a new scheduler seed)
+/// are walked, so a large table does not stall the worker on every swap.
+fn solicit_dests(worker: &mut Worker, previous: Option<&Snapshot>, now: Time) {
+    let snapshot = Arc::clone(worker.snapshot());
+    let unchanged: std::collections::HashSet<*const dataplane::sched::SchedSeed> = previous
+        .map(|p| {
+            p.services
+                .list()
+                .iter()
+                .map(|s| Arc::as_ptr(&s.seed))
+                .collect()
         })
-        .collect()
+        .unwrap_or_default();
+    for svc in snapshot.services.list() {
+        if unchanged.contains(&Arc::as_ptr(&svc.seed)) {
+            continue;
+        }
+        for dest in &svc.dests {
+            let std::net::IpAddr::V4(rip) = dest.addr else {
+                continue;
+            };
+            if let Some(hop) = snapshot.routes.lookup(rip) {
+                let _ = worker.neigh_mut().lookup_or_solicit(now, hop.port, hop.via);
+            }
+        }
+    }
+}
+
+/// This worker's conns as `ipvsadm -L -c` lists them, persistence
+/// templates included (state NONE, client port 0, as IPVS shows them).
+fn conn_rows(worker: &Worker, now: Time) -> Vec<ConnEntry> {
+    let snapshot = worker.snapshot();
+    let templates = worker
+        .templates()
+        .iter(now)
+        .filter_map(|(key, slot, left)| {
+            let svc = snapshot
+                .services
+                .list()
+                .iter()
+                .find(|s| s.id == key.service)?;
+            // Mark services' templates (IPVS keys them by the mark) are not
+            // listed: the listing has no protocol word for them.
+            let ServiceKey::Addr {
+                proto,
+                vaddr,
+                vport,
+            } = svc.key
+            else {
+                return None;
+            };
+            let dest = svc.dests.iter().find(|d| d.slot == slot)?;
+            Some(ConnEntry {
+                protocol: if proto == Proto::Udp {
+                    Protocol::Udp
+                } else {
+                    Protocol::Tcp
+                },
+                expires: u32::try_from(left.as_secs()).unwrap_or(u32::MAX),
+                state: "NONE".to_owned(),
+                cip: key.cnet.into(),
+                cport: 0,
+                vip: vaddr,
+                vport,
+                rip: dest.addr,
+                rport: dest.port,
+            })
+        });
+    let conns = worker.conns().iter().filter_map(|(_, c)| {
+        let protocol = match c.proto() {
+            Proto::Tcp => Protocol::Tcp,
+            Proto::Udp => Protocol::Udp,
+            Proto::Icmp => return None,
+        };
+        let ((cip, cport), (vip, vport), (rip, rport)) = (c.client(), c.virt(), c.real());
+        Some(ConnEntry {
+            protocol,
+            expires: u32::try_from(c.expires().saturating_since(now).as_secs()).unwrap_or(u32::MAX),
+            state: c.state().name().to_owned(),
+            cip: cip.into(),
+            cport,
+            vip: vip.into(),
+            vport,
+            rip: rip.into(),
+            rport,
+        })
+    });
+    conns.chain(templates).collect()
 }
 
 /// Sends the frames the dataplane itself wants out (ARP requests for next

@@ -175,8 +175,9 @@ impl StatsTable {
 
     fn merge(&mut self, sample: &CounterSample, state: &State, step: bool) {
         // Entries of services and dests that are gone are dropped; a slot
-        // handed to a new dest (new epoch) starts over from the counters
-        // it has now.
+        // handed to a new dest (new epoch) starts over from the counters it
+        // had when last seen under its old dest, so that what the new dest
+        // did before this sample is counted (a never-used slot: from 0).
         self.services
             .retain(|id, _| state.service_by_id(*id).is_some());
         for (id, now) in &sample.services {
@@ -199,7 +200,7 @@ impl StatsTable {
                 .entry(*slot)
                 .or_insert_with(|| Entry::fresh(Stats::default(), epoch));
             if e.epoch != epoch {
-                *e = Entry::fresh(*now, epoch);
+                *e = Entry::fresh(e.total, epoch);
             }
             e.total = *now;
             if step {

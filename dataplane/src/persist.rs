@@ -104,6 +104,21 @@ impl Templates {
         }
     }
 
+    /// Every live template as (key, dest slot, time left at `now`), for
+    /// listings. A template that still has conns does not expire; it shows
+    /// its full timeout, as IPVS re-arms such a template's timer.
+    pub fn iter(&self, now: Time) -> impl Iterator<Item = (TemplateKey, u32, Duration)> + '_ {
+        self.slab.iter().filter(|t| t.in_use).map(move |t| {
+            let left = t.expires.saturating_since(now);
+            let left = if t.conns > 0 && left.is_zero() {
+                t.timeout
+            } else {
+                left
+            };
+            (t.key, t.slot, left)
+        })
+    }
+
     /// Live templates.
     pub fn len(&self) -> usize {
         self.index.len()

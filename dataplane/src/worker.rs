@@ -43,8 +43,8 @@
 //! [`Worker::expire`] once per poll loop.
 
 use crate::conn::{
-    ConnConfig, ConnTable, CountChange, Dir, Fwd, Hit, InsertError, NewConn, Proto, TableConfig,
-    TcpFlags, Tuple, WheelConfig,
+    ConnConfig, ConnState, ConnTable, CountChange, Dir, Fwd, Hit, InsertError, NewConn, Proto,
+    TableConfig, TcpFlags, TcpState, Tuple, WheelConfig,
 };
 use crate::frame::Frame;
 use crate::fwd::{self, fullnat::LportPool, tun::TunError};
@@ -543,6 +543,23 @@ impl<H> Engine<H> {
         n
     }
 
+    /// Whether `pkt`, which hit conn `hit`, opens a new conn over an old one
+    /// (IPVS `is_new_conn` + `is_new_conn_expected`: a bare SYN from the
+    /// client to a conn in TIME_WAIT).
+    fn reuse_expected(&self, hit: Hit, pkt: &Pkt) -> bool {
+        let bare_syn = pkt.flags.contains(TcpFlags::SYN)
+            && !pkt.flags.contains(TcpFlags::ACK)
+            && !pkt.flags.contains(TcpFlags::FIN)
+            && !pkt.flags.contains(TcpFlags::RST);
+        pkt.tuple.proto == Proto::Tcp
+            && hit.dir == Dir::In
+            && bare_syn
+            && self
+                .conns
+                .get(hit.id)
+                .is_some_and(|c| c.state() == ConnState::Tcp(TcpState::TimeWait))
+    }
+
     fn remove_conn(&mut self, snap: &Snapshot, id: crate::conn::ConnId) {
         if let Some(c) = self.conns.remove(id) {
             unbind(
@@ -678,7 +695,13 @@ impl<H> Engine<H> {
         frame: &mut Frame<'_>,
     ) -> Result<Verdict, Verdict> {
         if let Some(hit) = self.conns.lookup(&pkt.tuple) {
-            return self.forward(snap, now, hit, pkt, frame);
+            if !self.reuse_expected(hit, pkt) {
+                return self.forward(snap, now, hit, pkt, frame);
+            }
+            // IPVS's conn_reuse_mode 1: a new SYN from a client port whose
+            // old conn sits in TIME_WAIT ends that conn and is scheduled
+            // afresh, instead of riding the old conn to the same dest.
+            self.remove_conn(snap, hit.id);
         }
         let t = pkt.tuple;
         let Some((si, svc)) = snap.services.lookup(t.proto, IpAddr::V4(t.daddr), t.dport) else {

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod e2e;
 pub mod topo;
 
 use std::io::{BufRead, BufReader};

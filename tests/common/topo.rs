@@ -505,20 +505,42 @@ impl Topology {
     /// Starts scripts/topo/rs-server.py in every real server: HTTP on
     /// `HTTP_PORTS`, UDP echo on `UDP_PORT`, each answer naming the RS.
     pub fn start_servers(&mut self) {
+        for i in 0..self.rs.len() {
+            self.start_server(i);
+        }
+    }
+
+    /// Starts real server `i`'s (0-based) rs-server.py, as `start_servers`
+    /// does for every RS; again after `stop_server`, to bring it back.
+    pub fn start_server(&mut self, i: usize) {
         let server = script("rs-server.py");
         let (h0, h1, u) = (
             HTTP_PORTS[0].to_string(),
             HTTP_PORTS[1].to_string(),
             UDP_PORT.to_string(),
         );
-        for i in 0..self.rs.len() {
-            let (name, ns) = (self.rs[i].name.clone(), self.rs[i].ns.clone());
-            let args = [
-                "python3", &server, "--name", &name, "--http", &h0, "--http", &h1, "--udp", &u,
-            ];
-            let p = Proc::start(&format!("rs-server {name}"), &ns, &args);
-            self.procs.push(p);
-        }
+        let (name, ns) = (self.rs[i].name.clone(), self.rs[i].ns.clone());
+        let label = format!("rs-server {name}");
+        assert!(
+            !self.procs.iter().any(|p| p.label == label),
+            "{label} already runs"
+        );
+        let args = [
+            "python3", &server, "--name", &name, "--http", &h0, "--http", &h1, "--udp", &u,
+        ];
+        let p = Proc::start(&label, &ns, &args);
+        self.procs.push(p);
+    }
+
+    /// Stops real server `i`'s rs-server.py (SIGTERM, then SIGKILL) and
+    /// waits until it is gone: the RS is up but nothing listens, so a SYN
+    /// to it gets a RST, as when a real server's daemon dies.
+    pub fn stop_server(&mut self, i: usize) {
+        let label = format!("rs-server {}", self.rs[i].name);
+        let before = self.procs.len();
+        // Dropping the Proc terminates it and reaps it before returning.
+        self.procs.retain(|p| p.label != label);
+        assert_eq!(self.procs.len() + 1, before, "{label} was not running");
     }
 
     /// Without rvsd only: makes the lb namespace a plain kernel router with
