@@ -6,7 +6,7 @@
 //! so a lookup should take a small part of that), and 2M new conns/s per
 //! core (500 ns for insert, state step and later removal).
 //!
-//! The 10M-conn table needs about 1 GiB (56-byte conns plus the index, see
+//! The 10M-conn table needs about 1 GiB (64-byte conn slots plus the index, see
 //! `dataplane/tests/conn_size.rs`) and is only built when `RVS_BENCH_10M=1`
 //! is set: `RVS_BENCH_10M=1 cargo bench --bench conn`.
 

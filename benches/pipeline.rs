@@ -1,13 +1,20 @@
-//! Pipeline benches: a whole `Worker::process` per packet, from Ethernet in
-//! to a rewritten frame out, for each forwarding method.
+//! Pipeline benches: the whole packet path, from Ethernet in to a rewritten
+//! frame out, for each forwarding method.
 //!
 //! - `established/<method>/<conns>`: packets of existing conns (requests,
 //!   drawn over the whole table so lookups miss the cache as in production)
-//!   with 1K and 1M conns in the table; 10M with `RVS_BENCH_10M=1`.
+//!   with 1K and 1M conns in the table (10M with `RVS_BENCH_10M=1`), in
+//!   bursts of 32 through `Worker::process_burst`, as the DPDK shell
+//!   receives them.
+//! - `established_single/<method>/<conns>`: the same, one frame at a time
+//!   through `Worker::process`.
 //! - `new_conn/<method>`: SYN -> schedule -> insert -> rewrite.
 //!
-//! Each iteration copies a 64-byte frame into a buffer first (the frame is
-//! rewritten in place), which the numbers include.
+//! `RVS_BENCH_ONLY=<group>/<method>/<conns>` builds only that benchmark's
+//! table (setting up 1M-conn tables dominates a profile otherwise).
+//!
+//! Every frame is copied into its buffer first (a NIC delivers fresh
+//! buffers; the frame is rewritten in place), which the numbers include.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dataplane::conn::{Fwd, Proto};
@@ -15,7 +22,7 @@ use dataplane::frame::Frame;
 use dataplane::sim::lab::{self, Svc};
 use dataplane::sim::packet;
 use dataplane::stack::neigh::Learn;
-use dataplane::worker::WorkerConfig;
+use dataplane::worker::{WorkerConfig, BURST};
 use dataplane::{Time, Verdict, Worker};
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -79,12 +86,106 @@ fn run(w: &mut Worker, buf: &mut [u8; 256], frame: &[u8]) -> Verdict {
     }
 }
 
-fn established(c: &mut Criterion) {
+/// Runs a burst of `frames` through `w` from scratch buffers with DPDK's
+/// headroom.
+#[inline]
+fn run_burst(
+    w: &mut Worker,
+    bufs: &mut [[u8; 256]; BURST],
+    frames: &[Vec<u8>],
+    verdicts: &mut [Verdict; BURST],
+) {
+    for (b, f) in bufs.iter_mut().zip(frames) {
+        b[128..128 + f.len()].copy_from_slice(f);
+    }
+    let mut i = 0;
+    let mut fs = bufs.each_mut().map(|b| {
+        let len = frames[i].len();
+        i += 1;
+        Frame::new(b, 128, len).expect("frame fits its buffer")
+    });
+    w.process_burst(Time::ZERO, lab::EXT, &mut fs, verdicts);
+}
+
+/// False when `RVS_BENCH_ONLY` names another benchmark.
+fn wanted(id: &str) -> bool {
+    std::env::var("RVS_BENCH_ONLY").map_or(true, |only| only == id)
+}
+
+fn sizes() -> Vec<u32> {
     let mut sizes = vec![1_000u32, 1_000_000];
     if std::env::var("RVS_BENCH_10M").is_ok_and(|v| v == "1") {
         sizes.push(10_000_000);
     }
+    sizes
+}
+
+/// Conns in the table for `n` asked: FullNAT is capped at 200 K (one LIP
+/// gives 64 Ki lports per (RIP, rport), four real servers carry 256 Ki).
+fn conns_for(fwd: Fwd, n: u32) -> u32 {
+    if fwd == Fwd::FullNat {
+        n.min(200_000)
+    } else {
+        n
+    }
+}
+
+/// A worker holding [`conns_for`] `n` conns of method `fwd`, and 4096 ACK
+/// frames spread over the table (odd stride).
+fn loaded(fwd: Fwd, n: u32) -> (Worker, Vec<Vec<u8>>, u32) {
+    let n = conns_for(fwd, n);
+    let mut w = worker(fwd, n + 1024);
+    let mut buf = [0u8; 256];
+    for i in 0..n {
+        let v = run(&mut w, &mut buf, &syn(i));
+        assert!(matches!(v, Verdict::Transmit { .. }), "{v:?}");
+    }
+    let frames = (0..4096u32)
+        .map(|k| ack(k.wrapping_mul(2_654_435_761) % n))
+        .collect();
+    (w, frames, n)
+}
+
+fn established(c: &mut Criterion) {
     let mut g = c.benchmark_group("established");
+    g.throughput(Throughput::Elements(BURST as u64));
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(3));
+    for (name, fwd) in [
+        ("nat", Fwd::Nat),
+        ("fullnat", Fwd::FullNat),
+        ("dr", Fwd::Dr),
+        ("tun", Fwd::Tun),
+    ] {
+        for n in sizes() {
+            if !wanted(&format!("established/{name}/{}", conns_for(fwd, n))) {
+                continue;
+            }
+            let (mut w, frames, n) = loaded(fwd, n);
+            let mut bufs = [[0u8; 256]; BURST];
+            let mut verdicts = [Verdict::Drop(dataplane::DropReason::NoRoom); BURST];
+            run_burst(&mut w, &mut bufs, &frames[..BURST], &mut verdicts);
+            assert!(
+                verdicts
+                    .iter()
+                    .all(|v| matches!(v, Verdict::Transmit { .. })),
+                "{verdicts:?}"
+            );
+            let mut k = 0usize;
+            g.bench_function(format!("{name}/{n}"), |b| {
+                b.iter(|| {
+                    k = (k + BURST) & 4095;
+                    run_burst(&mut w, &mut bufs, &frames[k..k + BURST], &mut verdicts);
+                    black_box(&verdicts);
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn established_single(c: &mut Criterion) {
+    let mut g = c.benchmark_group("established_single");
     g.throughput(Throughput::Elements(1));
     g.sample_size(20);
     g.measurement_time(Duration::from_secs(3));
@@ -94,24 +195,12 @@ fn established(c: &mut Criterion) {
         ("dr", Fwd::Dr),
         ("tun", Fwd::Tun),
     ] {
-        for &n in &sizes {
-            // FullNAT: one LIP gives 64 Ki lports per (RIP, rport); four
-            // real servers carry 256 Ki conns; cap the table at 200 K.
-            let n = if fwd == Fwd::FullNat {
-                n.min(200_000)
-            } else {
-                n
-            };
-            let mut w = worker(fwd, n + 1024);
-            let mut buf = [0u8; 256];
-            for i in 0..n {
-                let v = run(&mut w, &mut buf, &syn(i));
-                assert!(matches!(v, Verdict::Transmit { .. }), "{v:?}");
+        for n in sizes() {
+            if !wanted(&format!("established_single/{name}/{}", conns_for(fwd, n))) {
+                continue;
             }
-            // 4096 frames spread over the table (odd stride).
-            let frames: Vec<Vec<u8>> = (0..4096u32)
-                .map(|k| ack(k.wrapping_mul(2_654_435_761) % n))
-                .collect();
+            let (mut w, frames, n) = loaded(fwd, n);
+            let mut buf = [0u8; 256];
             let mut k = 0usize;
             g.bench_function(format!("{name}/{n}"), |b| {
                 b.iter(|| {
@@ -157,5 +246,5 @@ fn new_conn(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, established, new_conn);
+criterion_group!(benches, established, established_single, new_conn);
 criterion_main!(benches);

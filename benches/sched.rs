@@ -3,20 +3,39 @@
 //! alike). Keys rotate through a fixed set so hashing schedulers do real
 //! lookups; dests carry mixed weights and loads so least-connection scans do
 //! real comparisons. Nothing here allocates inside the timed loop.
+//!
+//! Each scheduler is measured on two dest sets with the same weights and
+//! loads:
+//!
+//! - `view/N`: a plain slice of `DestView` (what the tests use);
+//! - `countedW/N`: `CountedDests` over `ConnCounts` shared by `W` workers,
+//!   each dest's conns spread over the workers' rows, exactly what a worker
+//!   hands to a pick (weights and overload flags from its snapshot, counts
+//!   summed over all workers' rows at pick time).
+//!
+//! Run one scheduler with `cargo bench --bench sched -- sched/wlc/`.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
+use dataplane::sched::counts::{ConnClass, ConnCounts, CountedDests};
 use dataplane::sched::twos::XorShift64;
 use dataplane::sched::{
-    DestSpec, DestView, SchedConfig, SchedKey, SchedKind, SchedSeed, Scheduler,
+    DestSet, DestSpec, DestView, SchedConfig, SchedKey, SchedKind, SchedSeed, Scheduler,
 };
 use dataplane::Time;
 
 const SIZES: [usize; 3] = [8, 64, 1024];
 const KEYS: usize = 1024;
+/// Worker counts of the `CountedDests` variants.
+const WORKERS: [usize; 2] = [1, 4];
+/// Slots of the bench's dests start here, off a cache-line boundary, as
+/// they would for a service created after others.
+const SLOT_BASE: usize = 3;
 
 fn dests(n: usize) -> Vec<DestView> {
     let mut rng = XorShift64::new(0xbe4c);
@@ -33,6 +52,23 @@ fn dests(n: usize) -> Vec<DestView> {
             d
         })
         .collect()
+}
+
+/// The counters of `views` spread over `workers` rows (conn `c` of a dest
+/// bound on worker `c % workers`), so the sums equal the views' counts.
+fn counts(views: &[DestView], workers: usize) -> ConnCounts {
+    let counts = ConnCounts::new(workers, SLOT_BASE + views.len());
+    for (i, d) in views.iter().enumerate() {
+        for c in 0..d.active {
+            let w = usize::try_from(c).unwrap_or(0) % workers;
+            counts.bind(w, SLOT_BASE + i, ConnClass::Active);
+        }
+        for c in 0..d.inactive {
+            let w = usize::try_from(c).unwrap_or(0) % workers;
+            counts.bind(w, SLOT_BASE + i, ConnClass::Inactive);
+        }
+    }
+    counts
 }
 
 fn keys() -> Vec<SchedKey> {
@@ -53,6 +89,26 @@ fn keys() -> Vec<SchedKey> {
         .collect()
 }
 
+/// Time `Scheduler::pick` over `dests`, monomorphised for the concrete
+/// dest set so no dynamic call sits in the timed loop.
+fn bench_one<D: DestSet + ?Sized>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: &str,
+    n: usize,
+    seed: &Arc<SchedSeed>,
+    keys: &[SchedKey],
+    dests: &D,
+) {
+    let mut sched = Scheduler::new(Arc::clone(seed), 0);
+    let mut k = 0usize;
+    group.bench_function(BenchmarkId::new(id, n), |b| {
+        b.iter(|| {
+            k = (k + 1) % KEYS;
+            black_box(sched.pick(dests, black_box(&keys[k]), Time::ZERO))
+        });
+    });
+}
+
 fn bench_picks(c: &mut Criterion) {
     let keys = keys();
     for kind in SchedKind::ALL {
@@ -63,18 +119,37 @@ fn bench_picks(c: &mut Criterion) {
             let Ok(seed) = SchedSeed::new(SchedConfig::new(*kind), &specs) else {
                 continue;
             };
-            let mut sched = Scheduler::new(Arc::new(seed), 0);
-            let mut k = 0usize;
-            group.bench_with_input(BenchmarkId::from_parameter(n), &views, |b, views| {
-                b.iter(|| {
-                    k = (k + 1) % KEYS;
-                    black_box(sched.pick(views.as_slice(), black_box(&keys[k]), Time::ZERO))
-                });
-            });
+            let seed = Arc::new(seed);
+            bench_one(&mut group, "view", n, &seed, &keys, views.as_slice());
+            let weights: Vec<u32> = views.iter().map(|d| d.weight).collect();
+            let overloaded: Vec<bool> = views.iter().map(|d| d.overloaded).collect();
+            let slots: Vec<usize> = (SLOT_BASE..SLOT_BASE + n).collect();
+            for workers in WORKERS {
+                let counts = counts(&views, workers);
+                let counted = CountedDests {
+                    weights: &weights,
+                    overloaded: &overloaded,
+                    slots: &slots,
+                    counts: &counts,
+                };
+                assert!((0..n).all(|i| counted.overhead(i) == views.as_slice().overhead(i)));
+                let id = format!("counted{workers}");
+                bench_one(&mut group, &id, n, &seed, &keys, &counted);
+            }
         }
         group.finish();
     }
 }
 
-criterion_group!(benches, bench_picks);
+criterion_group! {
+    name = benches;
+    // 14 schedulers x 3 sizes x 3 dest sets: short runs keep the whole
+    // bench within a few minutes; picks are tens of ns, so a second of
+    // samples is plenty.
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(1000))
+        .sample_size(30);
+    targets = bench_picks
+}
 criterion_main!(benches);

@@ -3,12 +3,14 @@
 //! does not send on are freed here (Burst and Mbuf free on drop), so nothing
 //! leaks.
 
-use crate::dpdk::{Burst, Mbuf, Mempool, QueueHandle, Ring, TscClock};
+use crate::dpdk::{Burst, Mbuf, Mempool, QueueHandle, Ring, TscClock, MAX_BURST};
+use arrayvec::ArrayVec;
 use control::admin::{ConnEntry, Protocol};
 use control::publish::Subscriber;
 use dataplane::conn::Proto;
 use dataplane::service::ServiceKey;
 use dataplane::worker::{TrafficStats, WorkerConfig};
+use dataplane::Frame;
 use dataplane::{DropReason, PortId, Snapshot, Time, Verdict, Worker};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -145,6 +147,50 @@ impl Loop<'_> {
                 return;
             }
         };
+        self.act(port, m, verdict, redirected);
+    }
+
+    /// Runs a whole rx burst from `port` through the dataplane at once (its
+    /// conn lookups overlap their cache misses), then acts on each verdict.
+    fn handle_burst(&mut self, now: Time, port: PortId, rx: &mut Burst) {
+        let mut ms: ArrayVec<Mbuf, MAX_BURST> = ArrayVec::new();
+        for m in rx.drain() {
+            if m.segments() == 1 {
+                ms.push(m);
+            } else {
+                self.shell.multi_segment += 1;
+            }
+        }
+        let mut verdicts = [Verdict::Drop(DropReason::Truncated); MAX_BURST];
+        let mut windows: ArrayVec<(usize, usize), MAX_BURST> = ArrayVec::new();
+        let count = ms.len();
+        let aligned = {
+            let mut frames: ArrayVec<Frame<'_>, MAX_BURST> =
+                ms.iter_mut().filter_map(Mbuf::frame).collect();
+            // frames[i] must belong to ms[i]: a single-segment mbuf always
+            // gives a frame unless its window lies outside its data room.
+            let aligned = frames.len() == count;
+            if aligned {
+                self.worker
+                    .process_burst(now, port, &mut frames, &mut verdicts[..count]);
+                windows.extend(frames.iter().map(|f| (f.start(), f.len())));
+            }
+            aligned
+        };
+        if !aligned {
+            for m in ms {
+                self.handle(now, port, m, false);
+            }
+            return;
+        }
+        for ((mut m, (start, len)), verdict) in ms.into_iter().zip(windows).zip(verdicts) {
+            m.set_window(start, len);
+            self.act(port, m, verdict, false);
+        }
+    }
+
+    /// Queues `m` where `verdict` says.
+    fn act(&mut self, port: PortId, mut m: Mbuf, verdict: Verdict, redirected: bool) {
         match verdict {
             Verdict::Transmit { port } => {
                 let Some(slot) = self.ports.iter().position(|p| *p == port) else {
@@ -339,9 +385,7 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
             }
             idle = false;
             lp.shell.rx += n as u64;
-            for m in rx.drain() {
-                lp.handle(now, q.port, m, false);
-            }
+            lp.handle_burst(now, q.port, &mut rx);
         }
         for target in 0..lp.redirect_out.len() {
             lp.flush_redirect(target);

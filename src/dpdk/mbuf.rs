@@ -126,6 +126,36 @@ impl Mbuf {
         !unsafe { dpdk_sys::rte_pktmbuf_adj(self.ptr.as_ptr(), n) }.is_null()
     }
 
+    /// A [`Frame`] over the data room of a single-segment mbuf (None for a
+    /// chained one). Write the frame's new window back with
+    /// [`Mbuf::set_window`] once it is dropped.
+    pub fn frame(&mut self) -> Option<Frame<'_>> {
+        if self.segments() != 1 {
+            return None;
+        }
+        let (room, off, len) = self.room();
+        Frame::new(room, off, len).ok()
+    }
+
+    /// Sets the data window after the dataplane moved it (a frame from
+    /// [`Mbuf::frame`] keeps its window inside the data room, so it fits).
+    pub fn set_window(&mut self, start: usize, len: usize) -> bool {
+        let cap = usize::from(self.hdr().buf_len);
+        let (Ok(s), Ok(l)) = (u16::try_from(start), u16::try_from(len)) else {
+            return false;
+        };
+        if start + len > cap {
+            return false;
+        }
+        // SAFETY: we own the mbuf alone; start + len lie within buf_len
+        // (checked above); with one segment, pkt_len = data_len is right.
+        let h = unsafe { self.ptr.as_mut() };
+        h.data_off = s;
+        h.data_len = l;
+        h.pkt_len = u32::from(l);
+        true
+    }
+
     /// Lends the dataplane a [`Frame`] over the data room and writes the
     /// frame's new window back. Chained (multi-segment) mbufs are refused:
     /// the dataplane works on one contiguous buffer.

@@ -143,7 +143,8 @@ impl<A: ConnAddr> Tuple<A> {
     }
 
     /// The keyed hash of the tuple. Both bit ends of the result are mixed, as
-    /// hashbrown takes the bucket from the low bits and the tag from the top 7.
+    /// the table takes the bucket from the high half and the signature from
+    /// the low half ([`super::table`]).
     #[inline]
     pub fn hash_with(&self, seed: &HashSeed) -> u64 {
         let ports = (u64::from(self.sport) << 24)
@@ -216,7 +217,7 @@ mod tests {
     #[test]
     fn hash_spreads_sequential_ports_over_buckets_and_tags() {
         // 4096 clients on consecutive ports into 1024 buckets: every bucket
-        // and most of the 128 tags hashbrown takes from the top 7 bits get used.
+        // and most values of the top 7 bits get used (both ends are mixed).
         let seed = HashSeed::new(0x5eed);
         let mut buckets = vec![0u32; 1024];
         let mut tags = [false; 128];

@@ -1,30 +1,42 @@
 //! The per-worker conn table: a preallocated slab of conns referred to by
-//! `u32` index, a hashbrown index from tuple to (conn, direction), and the
-//! expiry wheel.
+//! `u32` index, a bucketed hash index from tuple to (conn, direction), and
+//! the expiry wheel.
 //!
 //! Everything is sized at construction and nothing allocates afterwards: a
 //! full slab refuses new conns ([`InsertError::Full`], counted) and never
 //! evicts established ones (IPVS likewise drops new conns when it cannot
-//! allocate one). The index stores only a 4-byte word per direction
-//! (`slab index << 1 | dir`); probing compares the tuple rebuilt from the
-//! conn itself, so the conn's cache line, which the caller needs anyway, is
-//! the only one touched besides the hashbrown group.
+//! allocate one).
 //!
-//! Why the index is reserved at twice the entries it will ever hold:
-//! hashbrown leaves tombstones on removal under high load and, when they use
-//! up its growth margin, rehashes; it rehashes in place (no allocation) only
-//! while the table is at most half full, and reallocates otherwise. Keeping
-//! at most `2 * capacity` entries in a table reserved for `4 * capacity + 2`
-//! makes every such rehash in place, and at that load (under 44 %) removals
-//! almost never leave tombstones, so it stays a theoretical stall, not a
-//! growth. `memory_bytes` reports the real footprint.
+//! The layout is VPP's lb plugin's (`lbhash.h`): what a lookup touches is
+//! one 64-byte index bucket and one 64-byte conn, nothing else.
+//! - The slab keeps one conn per cache line ([`Slot`]), so reading or
+//!   refreshing a conn never pulls two lines (a packed 56-byte array
+//!   straddles a line boundary for six conns in eight).
+//! - A bucket is one cache line holding [`WAYS`] entries: a 32-bit
+//!   signature of the hash (never 0; 0 marks a free way) and the word
+//!   `slab index << 1 | dir`, plus an overflow count. A probe compares the
+//!   signatures of its home bucket, then the tuple rebuilt from the conn, so
+//!   a false signature match costs one more conn read, never a wrong hit.
+//! - Overflow: an entry whose home bucket is full goes to the next bucket
+//!   with a free way, and every full bucket it passed counts it in `over`.
+//!   A lookup goes on past a bucket only while that count is non-zero, and
+//!   a removal decrements the counts again, so there are no tombstones, no
+//!   rehash and no stall, ever. The index has room for two entries per conn
+//!   at half load ([`LOAD_DEN`]), where about 3 % of the buckets overflow.
+//!
+//! Bursts ([`ConnTable::lookup_burst`]) hash every key first and read each
+//! home bucket, then each candidate conn, before any full comparison: the
+//! loads of a burst are independent, so the CPU has many cache misses in
+//! flight at once instead of two in a row per packet. This is the prefetch
+//! of VPP's loops done with plain loads, as software prefetch would need
+//! `unsafe` intrinsics, which this crate forbids.
 
 use super::key::{ConnAddr, HashSeed, Tuple};
 use super::state::{ConnConfig, TcpFlags, Transition};
 use super::timer::{Timed, TimerWheel, WheelConfig, WheelConfigError, NIL};
 use super::{Conn, ConnId, Dir, NewConn};
 use crate::time::Time;
-use hashbrown::HashTable;
+use std::hint::black_box;
 
 /// Where a lookup landed: which conn, and which of its tuples matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,19 +95,201 @@ pub struct TableStats {
 
 const MAX_CAPACITY: u32 = 1 << 30;
 
+/// Entries per index bucket: seven signatures, seven words and the overflow
+/// count fill one 64-byte cache line.
+pub const WAYS: usize = 7;
+
+/// The index has `ceil(LOAD_DEN * entries / WAYS)` buckets for its most
+/// entries (two per conn): half full at worst.
+const LOAD_DEN: usize = 2;
+
+/// No entry (free way, no candidate).
+const NONE: u32 = u32::MAX;
+
+/// One cache line of the index.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct Bucket {
+    /// Hash signatures; 0 is a free way.
+    sig: [u32; WAYS],
+    /// `slab index << 1 | dir` of each used way.
+    val: [u32; WAYS],
+    /// Entries that passed this bucket, full, on the way to a later one.
+    over: u32,
+}
+
+impl Bucket {
+    const EMPTY: Bucket = Bucket {
+        sig: [0; WAYS],
+        val: [NONE; WAYS],
+        over: 0,
+    };
+}
+
+/// A conn in its own cache line (see the module comment).
+#[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
+struct Slot<A>(Conn<A>);
+
+impl<A: ConnAddr> Timed for Slot<A> {
+    fn link(&self) -> &super::timer::TimerLink {
+        self.0.link()
+    }
+    fn link_mut(&mut self) -> &mut super::timer::TimerLink {
+        self.0.link_mut()
+    }
+    fn expires(&self) -> Time {
+        self.0.expires()
+    }
+}
+
+/// The signature of a hash: its low half, never 0. (The bucket comes from
+/// the high half, so the two are independent.)
+#[inline]
+fn sig_of(hash: u64) -> u32 {
+    #[allow(clippy::cast_possible_truncation)] // the low half is the point
+    let low = hash as u32;
+    low | 1
+}
+
+/// The bucketed index: fixed size, no tombstones (see the module comment).
+#[derive(Debug)]
+struct Index {
+    buckets: Vec<Bucket>,
+    len: usize,
+}
+
+impl Index {
+    /// An index for at most `entries` entries.
+    fn new(entries: usize) -> Index {
+        let n = (entries * LOAD_DEN).div_ceil(WAYS).max(1);
+        Index {
+            buckets: vec![Bucket::EMPTY; n],
+            len: 0,
+        }
+    }
+
+    /// The home bucket of `hash`: its high half scaled to the bucket count
+    /// (a multiply and a shift instead of a division).
+    #[inline]
+    fn home(&self, hash: u64) -> usize {
+        let n = self.buckets.len() as u64;
+        #[allow(clippy::cast_possible_truncation)] // below n, which is a usize
+        let b = (((hash >> 32) * n) >> 32) as usize;
+        b
+    }
+
+    #[inline]
+    fn next(&self, b: usize) -> usize {
+        if b + 1 == self.buckets.len() {
+            0
+        } else {
+            b + 1
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.buckets.capacity() * core::mem::size_of::<Bucket>()
+    }
+
+    /// The first word in the home bucket of `hash` whose signature matches.
+    #[inline]
+    fn candidate(&self, hash: u64) -> u32 {
+        let sig = sig_of(hash);
+        let Some(b) = self.buckets.get(self.home(hash)) else {
+            return NONE;
+        };
+        b.sig
+            .iter()
+            .zip(&b.val)
+            .find(|(&s, _)| s == sig)
+            .map_or(NONE, |(_, &v)| v)
+    }
+
+    /// The word for `hash` that `eq` accepts.
+    #[inline]
+    fn find(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        let sig = sig_of(hash);
+        let mut b = self.home(hash);
+        for _ in 0..self.buckets.len() {
+            let bucket = &self.buckets[b];
+            for (&s, &v) in bucket.sig.iter().zip(&bucket.val) {
+                if s == sig && eq(v) {
+                    return Some(v);
+                }
+            }
+            if bucket.over == 0 {
+                return None;
+            }
+            b = self.next(b);
+        }
+        None
+    }
+
+    /// Adds word `v` for `hash`; `false` when the index is full (never with
+    /// the table's accounting: two entries per conn at most).
+    fn insert(&mut self, hash: u64, v: u32) -> bool {
+        if self.len >= self.buckets.len() * WAYS {
+            return false;
+        }
+        let sig = sig_of(hash);
+        let mut b = self.home(hash);
+        // A free way exists, so this ends within one lap.
+        loop {
+            let bucket = &mut self.buckets[b];
+            if let Some(i) = bucket.sig.iter().position(|&s| s == 0) {
+                bucket.sig[i] = sig;
+                bucket.val[i] = v;
+                self.len += 1;
+                return true;
+            }
+            bucket.over += 1;
+            b = self.next(b);
+        }
+    }
+
+    /// Removes word `v` stored for `hash`; `false` if it is not there.
+    fn remove(&mut self, hash: u64, v: u32) -> bool {
+        let sig = sig_of(hash);
+        let home = self.home(hash);
+        let mut b = home;
+        for _ in 0..self.buckets.len() {
+            let bucket = &mut self.buckets[b];
+            let way = (0..WAYS).find(|&i| bucket.sig[i] == sig && bucket.val[i] == v);
+            if let Some(i) = way {
+                bucket.sig[i] = 0;
+                bucket.val[i] = NONE;
+                self.len -= 1;
+                // It no longer passes the buckets between its home and here.
+                let mut p = home;
+                while p != b {
+                    self.buckets[p].over -= 1;
+                    p = self.next(p);
+                }
+                return true;
+            }
+            if bucket.over == 0 {
+                return false;
+            }
+            b = self.next(b);
+        }
+        false
+    }
+}
+
 /// The conn table of one worker.
 #[derive(Debug)]
 pub struct ConnTable<A: ConnAddr> {
-    slab: Vec<Conn<A>>,
-    index: HashTable<u32>,
+    slab: Vec<Slot<A>>,
+    index: Index,
     wheel: TimerWheel,
     seed: HashSeed,
     /// Head of the free slot list, linked through the timer links.
     free: u32,
     len: u32,
+    /// Bumped by every insertion and removal (see [`ConnTable::version`]).
+    version: u64,
     stats: TableStats,
-    /// Index allocation at construction, to check it never changes.
-    index_bytes: usize,
 }
 
 #[inline]
@@ -106,13 +300,6 @@ fn encode(idx: u32, dir: Dir) -> u32 {
 #[inline]
 fn decode(v: u32) -> (u32, Dir) {
     (v >> 1, if v & 1 == 0 { Dir::In } else { Dir::Out })
-}
-
-/// The hash of the tuple an index word stands for (hashbrown's rehasher).
-#[inline]
-fn rehash<A: ConnAddr>(slab: &[Conn<A>], seed: &HashSeed, v: u32) -> u64 {
-    let (idx, dir) = decode(v);
-    slab[idx as usize].tuple(dir).hash_with(seed)
 }
 
 impl<A: ConnAddr> ConnTable<A> {
@@ -133,26 +320,24 @@ impl<A: ConnAddr> ConnTable<A> {
         }
         let wheel = TimerWheel::new(cfg.wheel, cfg.start).map_err(TableConfigError::Wheel)?;
         let cap = usize::try_from(cfg.capacity).map_err(|_| TableConfigError::BadCapacity)?;
-        let mut slab = vec![Conn::EMPTY; cap];
+        let mut slab = vec![Slot(Conn::EMPTY); cap];
         // Free list in index order, so a fresh table fills from slot 0.
         for (i, c) in slab.iter_mut().enumerate() {
             let next = u32::try_from(i + 1)
                 .ok()
                 .filter(|&n| n < cfg.capacity)
                 .unwrap_or(NIL);
-            c.link_mut().set_free_next(next);
+            c.0.link_mut().set_free_next(next);
         }
-        let index = HashTable::with_capacity(cap * 4 + 2);
-        let index_bytes = index.allocation_size();
         Ok(ConnTable {
             slab,
-            index,
+            index: Index::new(2 * cap),
             wheel,
             seed: HashSeed::new(cfg.seed),
             free: 0,
             len: 0,
+            version: 0,
             stats: TableStats::default(),
-            index_bytes,
         })
     }
 
@@ -176,33 +361,50 @@ impl<A: ConnAddr> ConnTable<A> {
         &self.stats
     }
 
-    /// Heap bytes held: slab, hash index (buckets and control bytes, as
-    /// hashbrown allocated them) and wheel heads.
+    /// Changes with every insertion and removal (expiry included): a lookup
+    /// made at one version holds as long as the version stays the same.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Heap bytes held: slab (one cache line per conn), hash index and
+    /// wheel heads.
     pub fn memory_bytes(&self) -> usize {
-        self.slab.capacity() * core::mem::size_of::<Conn<A>>()
-            + self.index.allocation_size()
+        self.slab.capacity() * core::mem::size_of::<Slot<A>>()
+            + self.index.bytes()
             + self.wheel.heap_bytes()
+    }
+
+    /// Bytes of one slab entry (a conn padded to its cache line).
+    pub const fn slot_bytes() -> usize {
+        core::mem::size_of::<Slot<A>>()
     }
 
     /// Bytes of the hash index alone.
     pub fn index_bytes(&self) -> usize {
-        self.index.allocation_size()
+        self.index.bytes()
+    }
+
+    /// Index buckets (64 bytes and [`WAYS`] entries each).
+    pub fn index_buckets(&self) -> usize {
+        self.index.buckets.len()
     }
 
     /// Entries in the hash index (one or two per conn).
     pub fn index_len(&self) -> usize {
-        self.index.len()
+        self.index.len
     }
 
     #[inline]
     fn find(&self, hash: u64, key: &Tuple<A>) -> Option<Hit> {
         let slab = &self.slab;
         self.index
-            .find(hash, |&v| {
+            .find(hash, |v| {
                 let (idx, dir) = decode(v);
-                slab[idx as usize].tuple(dir) == *key
+                slab.get(idx as usize)
+                    .is_some_and(|c| c.0.tuple(dir) == *key)
             })
-            .map(|&v| {
+            .map(|v| {
                 let (idx, dir) = decode(v);
                 Hit {
                     id: ConnId(idx),
@@ -218,18 +420,44 @@ impl<A: ConnAddr> ConnTable<A> {
     }
 
     /// Looks up a burst: `out[i]` gets the result for `keys[i]` (the shorter
-    /// of the two slices bounds the work). All hashes of a chunk are computed
-    /// before any probe, so the probes carry no dependency on one another
-    /// and the CPU overlaps their cache misses; software prefetch would need
-    /// `unsafe` intrinsics, which this crate forbids.
+    /// of the two slices bounds the work), exactly as [`ConnTable::lookup`]
+    /// would. Per chunk of 32 keys: every hash and home bucket first, then
+    /// every candidate conn, then the full comparisons, which find their
+    /// lines in the cache (see the module comment).
+    ///
+    /// The loops that load are kept to a few instructions per key and free
+    /// of branches on loaded data: the CPU runs ahead only as far as its
+    /// reorder window, so the shorter they are, the more misses overlap
+    /// (all 32, against about 10 for a loop that also hashes).
     pub fn lookup_burst(&self, keys: &[Tuple<A>], out: &mut [Option<Hit>]) {
         const CHUNK: usize = 32;
         for (keys, out) in keys.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+            let n = keys.len().min(out.len());
             let mut hashes = [0u64; CHUNK];
-            for (h, k) in hashes.iter_mut().zip(keys) {
+            let mut at = [0usize; CHUNK];
+            for ((h, b), k) in hashes.iter_mut().zip(&mut at).zip(keys) {
                 *h = k.hash_with(&self.seed);
+                *b = self.index.home(*h);
             }
-            for ((o, k), h) in out.iter_mut().zip(keys).zip(hashes) {
+            let mut touched = 0u32;
+            for &b in &at[..n] {
+                touched ^= self.index.buckets.get(b).map_or(0, |b| b.over);
+            }
+            // The home buckets are in the cache now: pick each candidate.
+            for (b, &h) in at[..n].iter_mut().zip(&hashes) {
+                let v = self.index.candidate(h);
+                *b = if v == NONE {
+                    usize::MAX
+                } else {
+                    decode(v).0 as usize
+                };
+            }
+            for &c in &at[..n] {
+                touched ^= self.slab.get(c).map_or(0, |c| c.0.dest());
+            }
+            // The loads above are the point: keep them.
+            black_box(touched);
+            for ((o, k), &h) in out.iter_mut().zip(keys).zip(&hashes) {
                 *o = self.find(h, k);
             }
         }
@@ -238,7 +466,10 @@ impl<A: ConnAddr> ConnTable<A> {
     /// The live conn `id`.
     #[inline]
     pub fn get(&self, id: ConnId) -> Option<&Conn<A>> {
-        self.slab.get(id.0 as usize).filter(|c| c.in_use())
+        self.slab
+            .get(id.0 as usize)
+            .map(|s| &s.0)
+            .filter(|c| c.in_use())
     }
 
     /// Every live conn (for listings; walks the whole slab, so not for the
@@ -247,8 +478,8 @@ impl<A: ConnAddr> ConnTable<A> {
         self.slab
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.in_use())
-            .filter_map(|(i, c)| Some((ConnId(u32::try_from(i).ok()?), c)))
+            .filter(|(_, c)| c.0.in_use())
+            .filter_map(|(i, c)| Some((ConnId(u32::try_from(i).ok()?), &c.0)))
     }
 
     /// Creates a conn in its initial state, counted inactive for its dest,
@@ -282,18 +513,17 @@ impl<A: ConnAddr> ConnTable<A> {
             self.stats.exists += 1;
             return Err(InsertError::Exists);
         }
-        self.free = self.slab[idx as usize].link().free_next();
-        self.slab[idx as usize] = conn;
-        let (slab, seed) = (&self.slab, &self.seed);
-        self.index
-            .insert_unique(in_hash, encode(idx, Dir::In), |&v| rehash(slab, seed, v));
+        self.free = self.slab[idx as usize].0.link().free_next();
+        self.slab[idx as usize] = Slot(conn);
+        // Two entries per conn fit by construction (Index::new(2 * cap)).
+        let mut fits = self.index.insert(in_hash, encode(idx, Dir::In));
         if let Some((_, h)) = out {
-            self.index
-                .insert_unique(h, encode(idx, Dir::Out), |&v| rehash(slab, seed, v));
+            fits &= self.index.insert(h, encode(idx, Dir::Out));
         }
-        debug_assert_eq!(self.index.allocation_size(), self.index_bytes, "index grew");
+        debug_assert!(fits, "index sized for two entries per conn");
         self.wheel.schedule(&mut self.slab, idx);
         self.len += 1;
+        self.version += 1;
         self.stats.inserted += 1;
         Ok(ConnId(idx))
     }
@@ -311,7 +541,7 @@ impl<A: ConnAddr> ConnTable<A> {
         now: Time,
         cfg: &ConnConfig,
     ) -> Option<Transition> {
-        let conn = self.slab.get_mut(id.0 as usize).filter(|c| c.in_use())?;
+        let conn = &mut self.slab.get_mut(id.0 as usize).filter(|c| c.0.in_use())?.0;
         let tr = conn.transition(dir, tcp, cfg);
         conn.set_expires(Time::from_nanos(
             now.as_nanos().saturating_add(tr.timeout_nanos),
@@ -321,27 +551,27 @@ impl<A: ConnAddr> ConnTable<A> {
     }
 
     fn unindex(&mut self, idx: u32) {
-        let conn = self.slab[idx as usize];
+        let conn = self.slab[idx as usize].0;
         let mut dirs = [Some(Dir::In), None];
         if conn.fwd().sees_replies() {
             dirs[1] = Some(Dir::Out);
         }
         for dir in dirs.into_iter().flatten() {
-            let v = encode(idx, dir);
             let h = conn.tuple(dir).hash_with(&self.seed);
-            let removed = self.index.find_entry(h, |&e| e == v).map(|e| e.remove());
-            debug_assert!(removed.is_ok(), "conn {idx} {dir:?} missing from index");
+            let removed = self.index.remove(h, encode(idx, dir));
+            debug_assert!(removed, "conn {idx} {dir:?} missing from index");
         }
     }
 
     fn release(&mut self, idx: u32) -> Conn<A> {
         self.unindex(idx);
-        let conn = self.slab[idx as usize];
-        let slot = &mut self.slab[idx as usize];
+        let conn = self.slab[idx as usize].0;
+        let slot = &mut self.slab[idx as usize].0;
         *slot = Conn::EMPTY;
         slot.link_mut().set_free_next(self.free);
         self.free = idx;
         self.len -= 1;
+        self.version += 1;
         conn
     }
 
@@ -392,6 +622,46 @@ mod tests {
             service: 0,
             dest: 0,
         }
+    }
+
+    #[test]
+    fn index_overflow_chains_are_found_and_unwound() {
+        // 4 buckets (28 ways); 20 entries whose hashes all share a home
+        // bucket spill over three more buckets, wrapping round the end.
+        let mut ix = Index::new(14);
+        assert_eq!(ix.buckets.len(), 4);
+        let hash = |i: u32| (u64::from(u32::MAX) << 32) | u64::from(i * 2 + 2);
+        assert_eq!(ix.home(hash(0)), 3);
+        for i in 0..20 {
+            assert!(ix.insert(hash(i), i));
+        }
+        assert_eq!(
+            ix.buckets.iter().map(|b| b.over).collect::<Vec<_>>(),
+            [6, 0, 0, 13]
+        );
+        for i in 0..20 {
+            assert_eq!(ix.find(hash(i), |v| v == i), Some(i), "{i}");
+        }
+        // Removing entries from the middle of the chain keeps the rest
+        // reachable; removing all leaves no overflow count behind.
+        for i in (0..20).step_by(3) {
+            assert!(ix.remove(hash(i), i));
+            assert!(!ix.remove(hash(i), i));
+        }
+        for i in 0..20 {
+            let want = (i % 3 != 0).then_some(i);
+            assert_eq!(ix.find(hash(i), |v| v == i), want, "{i}");
+        }
+        for i in (0..20).filter(|i| i % 3 != 0) {
+            assert!(ix.remove(hash(i), i));
+        }
+        assert_eq!(ix.len, 0);
+        assert!(ix.buckets.iter().all(|b| b.over == 0 && b.sig == [0; WAYS]));
+        // Full: 28 ways, no more.
+        for i in 0..28 {
+            assert!(ix.insert(hash(i), i));
+        }
+        assert!(!ix.insert(hash(28), 28));
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod dr;
 pub mod fullnat;
 pub mod icmp;
 pub mod nat;
+pub mod next_hop;
 pub mod tun;
 
 use crate::verdict::DropReason;

@@ -32,24 +32,33 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::DestSet;
+use super::{DestSet, MAX_SCAN};
+
+/// Dests whose counts a walk sums at once: one cache line of each row.
+pub const CHUNK: usize = 8;
 
 const ACTIVE_SHIFT: u32 = 32;
 const INACTIVE_MASK: u64 = (1 << ACTIVE_SHIFT) - 1;
+/// Cells per 64-byte cache line: rows start on a line and span whole lines.
 const CELLS_PER_LINE: usize = 8;
 
-/// One cache line of counters.
-#[derive(Debug, Default)]
-#[repr(align(64))]
-struct Line([AtomicU64; CELLS_PER_LINE]);
-
 /// Per-(worker, dest slot) conn counters, shared (`Arc`) by all workers.
+///
+/// The cells are one flat array so that a worker's row is one contiguous
+/// slice: a pick sums a run of slots with plain loads and no index
+/// arithmetic. Row `w` starts at cell `base + w * stride`, where `base`
+/// skips the cells before the array's first 64-byte boundary and `stride` is
+/// a whole number of lines, so every row starts on its own cache line.
 #[derive(Debug)]
 pub struct ConnCounts {
     workers: usize,
     slots: usize,
-    lines_per_row: usize,
-    lines: Box<[Line]>,
+    stride: usize,
+    base: usize,
+    /// Bits of a cell half that, when set in any cell, could make the sum
+    /// over all workers carry out of 32 bits (see [`ConnCounts::sum_packed`]).
+    carry_risk: u64,
+    cells: Box<[AtomicU64]>,
 }
 
 /// How a conn counts against its dest.
@@ -82,15 +91,26 @@ impl Default for ConnCounts {
 impl ConnCounts {
     /// Counters for `workers` workers and dest slots `0..slots`, all zero.
     pub fn new(workers: usize, slots: usize) -> Self {
-        let lines_per_row = slots.div_ceil(CELLS_PER_LINE).max(1);
-        let lines = (0..workers * lines_per_row)
-            .map(|_| Line::default())
+        let stride = slots.div_ceil(CELLS_PER_LINE).max(1) * CELLS_PER_LINE;
+        // One line more than the rows need, to slide row 0 onto a boundary.
+        let cells: Box<[AtomicU64]> = (0..workers * stride + CELLS_PER_LINE)
+            .map(|_| AtomicU64::new(0))
             .collect();
+        // Cells are 8-byte aligned, so the distance to the next line is a
+        // whole number of cells.
+        let misalign = cells.as_ptr() as usize % 64;
+        let base = ((64 - misalign) % 64) / 8;
+        // W cells each below 2^k sum below 2^32 when 2^k * W <= 2^32.
+        let k = 32 - workers.max(1).next_power_of_two().trailing_zeros().min(32);
+        let half = if k == 0 { 0 } else { (1u64 << k) - 1 };
+        let carry_risk = !(half | (half << ACTIVE_SHIFT));
         ConnCounts {
             workers,
             slots,
-            lines_per_row,
-            lines,
+            stride,
+            base,
+            carry_risk,
+            cells,
         }
     }
 
@@ -104,14 +124,24 @@ impl ConnCounts {
         self.slots
     }
 
-    fn cell(&self, worker: usize, slot: usize) -> Option<&AtomicU64> {
-        if worker >= self.workers || slot >= self.slots {
-            return None;
+    /// Worker `worker`'s row: exactly `slots` cells (empty when out of
+    /// range).
+    #[inline(always)]
+    fn row(&self, worker: usize) -> &[AtomicU64] {
+        if worker >= self.workers {
+            return &[];
         }
-        let line = self
-            .lines
-            .get(worker * self.lines_per_row + slot / CELLS_PER_LINE)?;
-        line.0.get(slot % CELLS_PER_LINE)
+        let start = self.base + worker * self.stride;
+        self.cells.get(start..start + self.slots).unwrap_or(&[])
+    }
+
+    #[inline(always)]
+    fn rows(&self) -> impl Iterator<Item = &[AtomicU64]> + '_ {
+        (0..self.workers).map(|w| self.row(w))
+    }
+
+    fn cell(&self, worker: usize, slot: usize) -> Option<&AtomicU64> {
+        self.row(worker).get(slot)
     }
 
     /// Single-writer update of `worker`'s cell: plain load, compute, store.
@@ -154,11 +184,15 @@ impl ConnCounts {
         });
     }
 
-    /// Service-wide (active, inactive) of `slot`: the sum over workers.
+    /// Service-wide (active, inactive) of `slot`: the sum over workers,
+    /// each saturating at `u32::MAX`.
     pub fn load(&self, slot: usize) -> (u32, u32) {
+        if slot >= self.slots {
+            return (0, 0);
+        }
         let (mut a, mut i) = (0u64, 0u64);
-        for w in 0..self.workers {
-            if let Some(cell) = self.cell(w, slot) {
+        for row in self.rows() {
+            if let Some(cell) = row.get(slot) {
                 let (wa, wi) = unpack(cell.load(Relaxed));
                 a += u64::from(wa);
                 i += u64::from(wi);
@@ -170,11 +204,75 @@ impl ConnCounts {
         )
     }
 
+    /// [`ConnCounts::load`] packed as `active << 32 | inactive`.
+    pub fn load_packed(&self, slot: usize) -> u64 {
+        let (a, i) = self.load(slot);
+        pack(a, i)
+    }
+
     /// Service-wide active + inactive of `slot`, what the thresholds of
     /// [`super::overload::Thresholds`] compare.
     pub fn total(&self, slot: usize) -> u32 {
         let (a, i) = self.load(slot);
         a.saturating_add(i)
+    }
+
+    /// The packed counts ([`ConnCounts::load_packed`]) of the first
+    /// [`CHUNK`] `slots` at once; entries past `slots.len()` are 0.
+    ///
+    /// This is the pick's hot loop, so it adds whole packed cells: one load
+    /// and one add per worker and dest, both halves at once. That is exact
+    /// while no half carries, which holds when every cell half is below
+    /// `2^32 / workers`; the OR of all cells read tells, and in the (absurd,
+    /// billions of conns) case it does not hold the chunk is summed again
+    /// half by half, saturating like `load`. A run of consecutive slots (the
+    /// usual case: the control core hands out slots in order) reads each
+    /// row as one fixed-size slice, without per-cell index checks.
+    #[inline(always)]
+    pub fn sum_packed(&self, slots: &[usize]) -> [u64; CHUNK] {
+        let s0 = slots.first().copied().unwrap_or(0);
+        let run = slots.len() == CHUNK
+            && s0 <= self.slots.saturating_sub(CHUNK)
+            && slots
+                .iter()
+                .zip(s0..)
+                .fold(true, |ok, (&s, want)| ok & (s == want));
+        if !run {
+            return self.sum_scattered(slots);
+        }
+        let mut acc = [0u64; CHUNK];
+        let mut seen = 0u64;
+        let mut at = self.base + s0;
+        for _ in 0..self.workers {
+            if let Some(cells) = self
+                .cells
+                .get(at..at + CHUNK)
+                .and_then(|c| <&[AtomicU64; CHUNK]>::try_from(c).ok())
+            {
+                for (a, c) in acc.iter_mut().zip(cells) {
+                    let v = c.load(Relaxed);
+                    seen |= v;
+                    *a = a.wrapping_add(v);
+                }
+            }
+            at += self.stride;
+        }
+        if seen & self.carry_risk != 0 {
+            return self.sum_scattered(slots);
+        }
+        acc
+    }
+
+    /// [`ConnCounts::sum_packed`] for slots that are not one run, or sums
+    /// that could carry: per cell, exact.
+    #[cold]
+    #[inline(never)]
+    fn sum_scattered(&self, slots: &[usize]) -> [u64; CHUNK] {
+        let mut acc = [0u64; CHUNK];
+        for (a, &s) in acc.iter_mut().zip(slots) {
+            *a = self.load_packed(s);
+        }
+        acc
     }
 }
 
@@ -222,6 +320,35 @@ impl DestSet for CountedDests<'_> {
         let (a, n) = self.counts.load(self.slot(i));
         (u64::from(a) << 8) + u64::from(n)
     }
+    #[inline(always)]
+    fn walk<F: FnMut(usize, u32, bool, u64) -> bool>(&self, with_conns: bool, mut f: F) {
+        let n = self.len().min(MAX_SCAN);
+        let mut start = 0;
+        // A cache line of counters per worker row at a time.
+        while start < n {
+            let end = n.min(start + CHUNK);
+            let (Some(w), Some(o), Some(s)) = (
+                self.weights.get(start..end),
+                self.overloaded.get(start..end),
+                self.slots.get(start..end),
+            ) else {
+                return;
+            };
+            let conns = if with_conns {
+                self.counts.sum_packed(s)
+            } else {
+                [0; CHUNK]
+            };
+            for (j, &wj) in w.iter().enumerate() {
+                let oj = o.get(j).copied().unwrap_or(true);
+                let cj = conns.get(j).copied().unwrap_or(0);
+                if !f(start + j, wj, oj, cj) {
+                    return;
+                }
+            }
+            start = end;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -247,6 +374,46 @@ mod tests {
         c.bind(5, 0, ConnClass::Active);
         c.bind(0, 50, ConnClass::Active);
         assert_eq!(c.load(50), (0, 0));
-        assert_eq!(core::mem::align_of::<Line>(), 64);
+    }
+
+    #[test]
+    fn packed_sums_fall_back_to_exact_halves_when_they_could_carry() {
+        let c = ConnCounts::new(3, 16);
+        let set = |w: usize, slot: usize, a: u32, i: u32| {
+            c.cell(w, slot).unwrap().store(pack(a, i), Relaxed);
+        };
+        // Slot 5: 3 * 2^31 inactive saturates; slot 6: actives sum to
+        // 3 * (2^31 + 1), saturating too, inactives sum to 3.
+        for w in 0..3 {
+            set(w, 5, 0, 1 << 31);
+            set(w, 6, (1 << 31) + 1, 1);
+        }
+        set(1, 7, 2, 9);
+        let slots: Vec<usize> = (4..12).collect();
+        let out = c.sum_packed(&slots);
+        assert_eq!(out[1], pack(0, u32::MAX));
+        assert_eq!(out[2], pack(u32::MAX, 3));
+        assert_eq!(out[3], pack(2, 9));
+        assert_eq!(out[1], c.load_packed(5));
+        // Small values take the packed path: same answers, scattered slots.
+        let d = ConnCounts::new(3, 16);
+        d.bind(0, 13, ConnClass::Active);
+        d.bind(2, 13, ConnClass::Inactive);
+        d.bind(1, 2, ConnClass::Inactive);
+        let out = d.sum_packed(&[13, 2, 99]);
+        assert_eq!(out, [pack(1, 1), pack(0, 1), 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn rows_start_on_cache_lines() {
+        for (workers, slots) in [(1, 0), (2, 3), (4, 64), (3, 1000)] {
+            let c = ConnCounts::new(workers, slots);
+            for w in 0..workers {
+                let row = c.row(w);
+                assert_eq!(row.len(), slots);
+                let addr = c.cells[c.base + w * c.stride..].as_ptr() as usize;
+                assert_eq!(addr % 64, 0, "{workers} workers, {slots} slots, row {w}");
+            }
+        }
     }
 }

@@ -6,15 +6,25 @@ use super::DestSet;
 
 /// `ip_vs_fo_schedule`.
 pub fn pick<D: DestSet + ?Sized>(dests: &D) -> Option<usize> {
-    let mut best: Option<usize> = None;
+    // Conn counts play no part, so two cheap walks beat one with a
+    // best-so-far: the highest available weight (a plain max, no branch),
+    // then the first available dest that has it.
     let mut hw = 0;
-    for i in 0..dests.len() {
-        let w = dests.weight(i);
-        if !dests.overloaded(i) && w > hw {
-            best = Some(i);
-            hw = w;
-        }
+    dests.walk(false, |_, w, o, _| {
+        hw = hw.max(if o { 0 } else { w });
+        true
+    });
+    if hw == 0 {
+        return None;
     }
+    let mut best = None;
+    dests.walk(false, |i, w, o, _| {
+        if !o && w == hw {
+            best = Some(i);
+            return false;
+        }
+        true
+    });
     best
 }
 

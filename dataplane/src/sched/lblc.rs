@@ -16,14 +16,22 @@ use core::time::Duration;
 use super::daddr_table::DaddrTable;
 pub use super::daddr_table::CHECK_EXPIRE_INTERVAL;
 use super::wlc::weighted_least;
-use super::DestSet;
+use super::{packed_active, packed_overhead, DestSet};
 use crate::time::Time;
 
 /// lblc/lblcr's `is_overloaded`: dest `d` has more active conns than its
 /// weight, and there is a dest with active conns below half its weight.
 pub fn is_overloaded<D: DestSet + ?Sized>(dests: &D, d: usize) -> bool {
-    dests.active(d) > dests.weight(d)
-        && (0..dests.len()).any(|i| u64::from(dests.active(i)) * 2 < u64::from(dests.weight(i)))
+    dests.active(d) > dests.weight(d) && {
+        // Raw weights: an overloaded (flagged) dest still counts here, as
+        // in the kernel.
+        let mut below = false;
+        dests.walk(true, |_, w, _, conns| {
+            below = packed_active(conns) * 2 < u64::from(w);
+            !below
+        });
+        below
+    }
 }
 
 /// One worker's lblc table.
@@ -77,7 +85,7 @@ impl LblcTable {
                 return Some(d);
             }
         }
-        let d = weighted_least(dests, |s, i| s.overhead(i))?;
+        let d = weighted_least(dests, packed_overhead)?;
         // ip_vs_lblc_new: a same-dest entry is kept, any other replaced.
         let idx = u16::try_from(d).ok()?;
         if self.cached(daddr) != Some(d) {

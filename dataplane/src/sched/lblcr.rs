@@ -18,7 +18,7 @@ use super::daddr_table::DaddrTable;
 pub use super::daddr_table::CHECK_EXPIRE_INTERVAL;
 use super::lblc::is_overloaded;
 use super::wlc::weighted_least;
-use super::DestSet;
+use super::{packed_overhead, DestSet};
 use crate::time::Time;
 
 /// Most dests in one daddr's set.
@@ -152,11 +152,11 @@ impl LblcrTable {
                     return Some(d);
                 }
             }
-            let d = weighted_least(dests, |s, i| s.overhead(i))?;
+            let d = weighted_least(dests, packed_overhead)?;
             set.insert(u16::try_from(d).ok()?, now);
             return Some(d);
         }
-        let d = weighted_least(dests, |s, i| s.overhead(i))?;
+        let d = weighted_least(dests, packed_overhead)?;
         let mut set = DestSetEntry::default();
         set.insert(u16::try_from(d).ok()?, now);
         self.table.insert(*daddr, now, set);

@@ -2,21 +2,11 @@
 //! overhead (`active * 256 + inactive`); the first one in list order wins a
 //! tie. Weights only matter as zero/non-zero.
 
-use super::DestSet;
+use super::{packed_overhead, DestSet};
 
 /// `ip_vs_lc_schedule`.
 pub fn pick<D: DestSet + ?Sized>(dests: &D) -> Option<usize> {
-    let mut least: Option<(usize, u64)> = None;
-    for i in 0..dests.len() {
-        if !dests.available(i) {
-            continue;
-        }
-        let doh = dests.overhead(i);
-        if least.map_or(true, |(_, loh)| doh < loh) {
-            least = Some((i, doh));
-        }
-    }
-    least.map(|(i, _)| i)
+    super::scan::least(dests, packed_overhead)
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ pub mod nq;
 pub mod overload;
 pub mod ovf;
 pub mod rr;
+pub(crate) mod scan;
 pub mod sed;
 pub mod sh;
 pub mod twos;
@@ -156,6 +157,53 @@ pub trait DestSet {
     fn available(&self, i: usize) -> bool {
         self.weight(i) > 0 && !self.overloaded(i)
     }
+
+    /// Visit the dests in list order, calling `f(index, weight, overloaded,
+    /// conns)` until it returns `false`; `conns` are the counts packed by
+    /// [`pack_conns`] (0 when `with_conns` is false: fo and the twos draw do
+    /// not read them). This is what the scanning schedulers (lc, wlc, sed,
+    /// nq, fo, ovf, twos, the lblc family) walk: one inlined loop with no
+    /// per-dest call or bounds check. Implementations that can read faster
+    /// than one accessor call per field override it; at most [`MAX_SCAN`]
+    /// dests are visited.
+    #[inline(always)]
+    fn walk<F: FnMut(usize, u32, bool, u64) -> bool>(&self, with_conns: bool, mut f: F) {
+        for i in 0..self.len().min(MAX_SCAN) {
+            let conns = if with_conns {
+                pack_conns(self.active(i), self.inactive(i))
+            } else {
+                0
+            };
+            if !f(i, self.weight(i), self.overloaded(i), conns) {
+                return;
+            }
+        }
+    }
+}
+
+/// The most dests a walk visits ([`DestSet::walk`]). [`SchedSeed`] refuses
+/// more than [`MAX_DESTS`], so this only bounds a walk over a [`DestSet`]
+/// that is not a service's.
+pub const MAX_SCAN: usize = 1 << 23;
+
+/// Packs a dest's conn counts as `active << 32 | inactive`, the layout of
+/// the shared counters and of what [`DestSet::walk`] hands out.
+#[inline(always)]
+pub const fn pack_conns(active: u32, inactive: u32) -> u64 {
+    ((active as u64) << 32) | inactive as u64
+}
+
+/// Active conns of counts packed by [`pack_conns`].
+#[inline(always)]
+pub const fn packed_active(conns: u64) -> u64 {
+    conns >> 32
+}
+
+/// `ip_vs_dest_conn_overhead` of counts packed by [`pack_conns`]: `active *
+/// 256 + inactive`, below 2^41.
+#[inline(always)]
+pub const fn packed_overhead(conns: u64) -> u64 {
+    ((conns >> 32) << 8) + (conns & 0xffff_ffff)
 }
 
 impl DestSet for [DestView] {
@@ -173,6 +221,19 @@ impl DestSet for [DestView] {
     }
     fn overloaded(&self, i: usize) -> bool {
         self[i].overloaded
+    }
+    #[inline(always)]
+    fn walk<F: FnMut(usize, u32, bool, u64) -> bool>(&self, with_conns: bool, mut f: F) {
+        for (i, d) in self.iter().take(MAX_SCAN).enumerate() {
+            let conns = if with_conns {
+                pack_conns(d.active, d.inactive)
+            } else {
+                0
+            };
+            if !f(i, d.weight, d.overloaded, conns) {
+                return;
+            }
+        }
     }
 }
 

@@ -1,29 +1,25 @@
 //! Never queue (`ip_vs_nq.c`): an idle dest (no active conns) is taken at
 //! once, the first one in list order; otherwise it behaves as sed.
 
-use super::DestSet;
+use super::scan::Least;
+use super::{packed_active, DestSet};
 
 /// `ip_vs_nq_schedule`.
 pub fn pick<D: DestSet + ?Sized>(dests: &D) -> Option<usize> {
-    let mut least: Option<(usize, u64)> = None;
-    for i in 0..dests.len() {
-        if !dests.available(i) {
-            continue;
+    // In list order: the first idle available dest ends the walk; until one
+    // shows up the sed search runs alongside.
+    let mut least = Least::new();
+    let mut idle = None;
+    dests.walk(true, |i, w, o, conns| {
+        let active = packed_active(conns);
+        if w != 0 && !o && active == 0 {
+            idle = Some(i);
+            return false;
         }
-        let active = dests.active(i);
-        // An idle server: no queueing at all.
-        if active == 0 {
-            return Some(i);
-        }
-        let doh = u64::from(active) + 1;
-        let better = least.map_or(true, |(l, loh)| {
-            loh * u64::from(dests.weight(i)) > doh * u64::from(dests.weight(l))
-        });
-        if better {
-            least = Some((i, doh));
-        }
-    }
-    least.map(|(i, _)| i)
+        least.offer(i, w, o, active + 1);
+        true
+    });
+    idle.or(least.finish())
 }
 
 #[cfg(test)]

@@ -3,21 +3,12 @@
 //! highest. The weight doubles as a conn limit. First in list order wins a
 //! tie.
 
-use super::DestSet;
+use super::{packed_active, DestSet};
 
 /// `ip_vs_ovf_schedule`.
 pub fn pick<D: DestSet + ?Sized>(dests: &D) -> Option<usize> {
-    let mut best: Option<usize> = None;
-    for i in 0..dests.len() {
-        let w = dests.weight(i);
-        if dests.overloaded(i) || dests.active(i) > w || w == 0 {
-            continue;
-        }
-        if best.map_or(true, |b| w > dests.weight(b)) {
-            best = Some(i);
-        }
-    }
-    best
+    // A dest overflows once its active conns exceed its weight.
+    super::scan::highest_weight(dests, true, |w, conns| packed_active(conns) <= u64::from(w))
 }
 
 #[cfg(test)]

@@ -3,11 +3,11 @@
 //! conns ignored.
 
 use super::wlc::weighted_least;
-use super::DestSet;
+use super::{packed_active, DestSet};
 
-/// `ip_vs_sed_dest_overhead`.
-fn sed_overhead<D: DestSet + ?Sized>(dests: &D, i: usize) -> u64 {
-    u64::from(dests.active(i)) + 1
+/// `ip_vs_sed_dest_overhead` of packed counts: active conns + 1.
+fn sed_overhead(conns: u64) -> u64 {
+    packed_active(conns) + 1
 }
 
 /// `ip_vs_sed_schedule`.

@@ -17,7 +17,7 @@ pub const SH_TAB_BITS: u32 = 8;
 pub const SH_TAB_SIZE: usize = 1 << SH_TAB_BITS;
 const SH_TAB_MASK: u32 = (1 << SH_TAB_BITS) - 1;
 
-/// The sh bucket table: dest index per bucket, [`NO_DEST`] when the service
+/// The sh bucket table: dest index per bucket, `u16::MAX` when the service
 /// has no dests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShTable {

@@ -55,43 +55,51 @@ impl XorShift64 {
 
 /// `ip_vs_twos_schedule`.
 pub fn pick<D: DestSet + ?Sized>(dests: &D, rng: &mut XorShift64) -> Option<usize> {
-    let n = dests.len();
-    let total: u64 = (0..n)
-        .filter(|&i| dests.available(i))
-        .map(|i| u64::from(dests.weight(i)))
-        .sum();
+    // Conn counts are read for the two drawn dests only.
+    let mut total = 0u64;
+    dests.walk(false, |_, w, o, _| {
+        total += if o { 0 } else { u64::from(w) };
+        true
+    });
     if total == 0 {
         return None;
     }
     // The kernel draws from [0, total] inclusive (total + 1 values).
-    let mut r1 = rng.below(total + 1);
-    let mut r2 = rng.below(total + 1);
-    let (mut c1, mut c2): (Option<usize>, Option<usize>) = (None, None);
-    for i in (0..n).filter(|&i| dests.available(i)) {
-        let w = u64::from(dests.weight(i));
-        // "rweight -= weight; if rweight <= 0": saturating on unsigned.
-        if c1.is_none() {
-            if r1 <= w {
-                c1 = Some(i);
-            }
-            r1 = r1.saturating_sub(w);
+    let r1 = rng.below(total + 1);
+    let r2 = rng.below(total + 1);
+    // The kernel walks the available dests subtracting each weight from r
+    // and stops at the first whose weight is at least what is left of r:
+    // the first available dest whose running (inclusive) weight sum reaches
+    // r. For r = 0 that is the first available dest, which is also the
+    // first to reach 1, so the search is for max(r, 1), and a dest that
+    // reaches it always has weight > 0 (the sum steps up there). One walk
+    // finds both draws: the smaller first, and it stops at the larger.
+    let (lo, hi) = (r1.min(r2).max(1), r1.max(r2).max(1));
+    let (mut first, mut second) = (None, None);
+    let mut sum = 0u64;
+    dests.walk(false, |i, w, o, _| {
+        sum += if o { 0 } else { u64::from(w) };
+        if first.is_none() && sum >= lo {
+            first = Some(i);
         }
-        if c2.is_none() {
-            if r2 <= w {
-                c2 = Some(i);
-            }
-            r2 = r2.saturating_sub(w);
+        if sum >= hi {
+            second = Some(i);
+            return false;
         }
-        if c1.is_some() && c2.is_some() {
-            break;
-        }
-    }
+        true
+    });
+    let (c1, c2) = if r1 <= r2 {
+        (first, second)
+    } else {
+        (second, first)
+    };
     let c1 = c1?;
     match c2 {
         Some(c2) => {
-            let (w1, w2) = (u64::from(dests.weight(c1)), u64::from(dests.weight(c2)));
-            // Choice 2 wins if its overhead per weight is smaller.
-            if w2 * dests.overhead(c1) > w1 * dests.overhead(c2) {
+            let (w1, w2) = (u128::from(dests.weight(c1)), u128::from(dests.weight(c2)));
+            // Choice 2 wins if its overhead per weight is smaller (exact in
+            // u128 whatever the weights).
+            if w2 * u128::from(dests.overhead(c1)) > w1 * u128::from(dests.overhead(c2)) {
                 Some(c2)
             } else {
                 Some(c1)

@@ -4,33 +4,21 @@
 //! first available dest in list order seeds the search, so it wins ties; a
 //! weight-0 dest never wins because `loh * 0 > doh * w` is never true.
 
-use super::DestSet;
+use super::{packed_overhead, DestSet};
 
 /// `ip_vs_wlc_schedule`.
 pub fn pick<D: DestSet + ?Sized>(dests: &D) -> Option<usize> {
-    weighted_least(dests, |d, i| d.overhead(i))
+    weighted_least(dests, packed_overhead)
 }
 
 /// The weighted-least search shared by wlc, sed, lblc and lblcr (their
-/// `__ip_vs_*_schedule` bodies differ only in the overhead function).
+/// `__ip_vs_*_schedule` bodies differ only in the overhead function, given
+/// here on packed counts: [`super::pack_conns`]).
 pub(crate) fn weighted_least<D: DestSet + ?Sized>(
     dests: &D,
-    overhead: impl Fn(&D, usize) -> u64,
+    overhead: impl Fn(u64) -> u64,
 ) -> Option<usize> {
-    let n = dests.len();
-    let first = (0..n).find(|&i| dests.available(i))?;
-    let (mut least, mut loh) = (first, overhead(dests, first));
-    for i in first + 1..n {
-        if dests.overloaded(i) {
-            continue;
-        }
-        let doh = overhead(dests, i);
-        if loh * u64::from(dests.weight(i)) > doh * u64::from(dests.weight(least)) {
-            least = i;
-            loh = doh;
-        }
-    }
-    Some(least)
+    super::scan::weighted_least(dests, overhead)
 }
 
 #[cfg(test)]

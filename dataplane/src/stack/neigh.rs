@@ -159,6 +159,9 @@ pub struct NeighTable<H> {
     /// Slots whose queue is to be drained through `poll_released`.
     drain: Vec<usize>,
     stats: NeighStats,
+    /// Bumped whenever an entry appears, goes, or changes state or MAC
+    /// (see [`NeighTable::generation`]).
+    generation: u64,
 }
 
 impl<H> NeighTable<H> {
@@ -176,7 +179,16 @@ impl<H> NeighTable<H> {
             queue,
             drain: Vec::with_capacity(capacity),
             stats: NeighStats::default(),
+            generation: 0,
         }
+    }
+
+    /// Changes whenever an entry appears, goes, or changes state or MAC. A
+    /// MAC that [`NeighTable::lookup_or_solicit`] gave at one generation is
+    /// what it gives again, with no side effect, while the generation stays
+    /// the same: the worker caches next hops on that.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Counters.
@@ -227,6 +239,7 @@ impl<H> NeighTable<H> {
                 e.state = NeighState::Probe;
                 e.probes = 0;
                 e.deadline = now + cfg.delay_first_probe;
+                self.generation += 1;
                 Resolve::Ready(e.mac)
             }
             NeighState::Probe => Resolve::Ready(e.mac),
@@ -266,6 +279,7 @@ impl<H> NeighTable<H> {
                 e.state = NeighState::Probe;
                 e.probes = 0;
                 e.deadline = now + cfg.delay_first_probe;
+                self.generation += 1;
                 Some(e.mac)
             }
             NeighState::Incomplete => None,
@@ -292,6 +306,7 @@ impl<H> NeighTable<H> {
             failed: false,
         });
         self.index.insert((port, ip), slot);
+        self.generation += 1;
         Some(slot)
     }
 
@@ -313,6 +328,7 @@ impl<H> NeighTable<H> {
     fn remove(&mut self, slot: usize) {
         if let Some(e) = self.slots[slot].take() {
             self.index.remove(&(e.port, e.ip));
+            self.generation += 1;
         }
     }
 
@@ -336,6 +352,7 @@ impl<H> NeighTable<H> {
         if e.failed {
             return;
         }
+        self.generation += 1;
         let was_incomplete = e.state == NeighState::Incomplete;
         let changed = e.mac != mac;
         e.mac = mac;
@@ -435,6 +452,7 @@ impl<H> NeighTable<H> {
                     // RFC 1122 §2.3.2.1: stop trusting it without news.
                     e.state = NeighState::Stale;
                     e.deadline = e.updated + cfg.reachable_time + cfg.gc_stale_time;
+                    self.generation += 1;
                 }
                 NeighState::Stale if e.q_len == 0 => {
                     // Unused for gc_stale_time: forget it.
@@ -487,6 +505,7 @@ impl<H> NeighTable<H> {
             return;
         };
         self.stats.failed += 1;
+        self.generation += 1;
         if e.q_len == 0 {
             self.remove(slot);
         } else {
