@@ -197,13 +197,7 @@ impl Loop<'_> {
                     self.shell.bad_port += 1;
                     return;
                 };
-                if self.tx[slot].len() >= self.burst {
-                    let sent = self.queues[slot].tx_burst(&mut self.tx[slot]);
-                    self.shell.tx += sent as u64;
-                }
-                if self.tx[slot].push(m).is_err() {
-                    self.shell.tx_full += 1;
-                }
+                self.send(slot, m);
             }
             // ARP the dataplane learnt from (replies to our requests and
             // the like). Every worker keeps its own neighbour table and the
@@ -217,9 +211,7 @@ impl Loop<'_> {
                 }
                 self.share_arp(port, &m);
                 if let Some(slot) = self.kernel.iter().position(|(p, _)| *p == port) {
-                    if self.kernel_tx[slot].push(m).is_err() {
-                        self.shell.tx_full += 1;
-                    }
+                    self.send_twin(slot, m);
                 }
             }
             Verdict::Drop(_) => {}
@@ -230,26 +222,48 @@ impl Loop<'_> {
                     return;
                 }
                 m.set_port(port);
-                if self.redirect_out[target].is_full() {
-                    self.flush_redirect(target);
-                }
-                if self.redirect_out[target].push(m).is_err() {
-                    self.shell.redirect_full += 1;
-                }
+                self.send_worker(target, m);
             }
             Verdict::ToKernel { port } => {
                 let Some(slot) = self.kernel.iter().position(|(p, _)| *p == port) else {
                     self.shell.no_twin += 1;
                     return;
                 };
-                if self.kernel_tx[slot].is_full() {
-                    let sent = self.kernel[slot].1.tx_burst(&mut self.kernel_tx[slot]);
-                    self.shell.to_kernel += sent as u64;
-                }
-                if self.kernel_tx[slot].push(m).is_err() {
-                    self.shell.tx_full += 1;
-                }
+                self.send_twin(slot, m);
             }
+        }
+    }
+
+    /// Queues `m` for the wire on port slot `slot`, sending the burst
+    /// first when it is full.
+    fn send(&mut self, slot: usize, m: Mbuf) {
+        if self.tx[slot].len() >= self.burst {
+            let sent = self.queues[slot].tx_burst(&mut self.tx[slot]);
+            self.shell.tx += sent as u64;
+        }
+        if self.tx[slot].push(m).is_err() {
+            self.shell.tx_full += 1;
+        }
+    }
+
+    /// Queues `m` for the kernel twin number `slot`.
+    fn send_twin(&mut self, slot: usize, m: Mbuf) {
+        if self.kernel_tx[slot].len() >= self.burst {
+            let sent = self.kernel[slot].1.tx_burst(&mut self.kernel_tx[slot]);
+            self.shell.to_kernel += sent as u64;
+        }
+        if self.kernel_tx[slot].push(m).is_err() {
+            self.shell.tx_full += 1;
+        }
+    }
+
+    /// Queues `m` for worker `target`'s redirect ring.
+    fn send_worker(&mut self, target: usize, m: Mbuf) {
+        if self.redirect_out[target].is_full() {
+            self.flush_redirect(target);
+        }
+        if self.redirect_out[target].push(m).is_err() {
+            self.shell.redirect_full += 1;
         }
     }
 
@@ -270,12 +284,7 @@ impl Loop<'_> {
             };
             data.copy_from_slice(&m.data()[..usize::from(len)]);
             copy.set_port(port);
-            if self.redirect_out[target].is_full() {
-                self.flush_redirect(target);
-            }
-            if self.redirect_out[target].push(copy).is_err() {
-                self.shell.redirect_full += 1;
-            }
+            self.send_worker(target, copy);
         }
     }
 
@@ -308,13 +317,7 @@ impl Loop<'_> {
             };
             self.shell.from_kernel += rx.len() as u64;
             for m in rx.drain() {
-                if self.tx[slot].is_full() {
-                    let sent = self.queues[slot].tx_burst(&mut self.tx[slot]);
-                    self.shell.tx += sent as u64;
-                }
-                if self.tx[slot].push(m).is_err() {
-                    self.shell.tx_full += 1;
-                }
+                self.send(slot, m);
             }
         }
         busy
@@ -560,9 +563,7 @@ fn originate(lp: &mut Loop<'_>, now: Time) {
         match lp.ports.iter().position(|p| *p == port) {
             Some(slot) => {
                 lp.shell.originated += 1;
-                if lp.tx[slot].push(m).is_err() {
-                    lp.shell.tx_full += 1;
-                }
+                lp.send(slot, m);
             }
             None => lp.shell.bad_port += 1,
         }

@@ -160,24 +160,14 @@ impl Mbuf {
     /// frame's new window back. Chained (multi-segment) mbufs are refused:
     /// the dataplane works on one contiguous buffer.
     pub fn with_frame<R>(&mut self, f: impl FnOnce(&mut Frame<'_>) -> R) -> Result<R, FrameError> {
-        if self.segments() != 1 {
+        let (r, start, len) = {
+            let mut frame = self.frame().ok_or(FrameError::OutOfBounds)?;
+            let r = f(&mut frame);
+            (r, frame.start(), frame.len())
+        };
+        if !self.set_window(start, len) {
             return Err(FrameError::OutOfBounds);
         }
-        let (room, off, len) = self.room();
-        let mut frame = Frame::new(room, off, len)?;
-        let r = f(&mut frame);
-        let (start, len) = (frame.start(), frame.len());
-        // The room is at most u16::MAX bytes (buf_len is a u16), and the frame
-        // never leaves it, so both fit.
-        let start = u16::try_from(start).map_err(|_| FrameError::OutOfBounds)?;
-        let len = u16::try_from(len).map_err(|_| FrameError::OutOfBounds)?;
-        // SAFETY: we own the mbuf alone; start + len lie within buf_len
-        // (Frame keeps its window inside the slice it was given, the data
-        // room); with one segment, pkt_len = data_len is right.
-        let h = unsafe { self.ptr.as_mut() };
-        h.data_off = start;
-        h.data_len = len;
-        h.pkt_len = u32::from(len);
         Ok(r)
     }
 }
