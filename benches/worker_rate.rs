@@ -9,7 +9,9 @@
 //! drains, checks and frees. Forwarded = replies received.
 //!
 //! Run: `cargo bench --bench worker_rate` (root: no; hugepages: no). Options
-//! through the environment: `RVS_RATE_SECS` (default 5).
+//! through the environment: `RVS_RATE_SECS` (default 5); `RVS_BENCH_OUT=DIR`
+//! also writes the figures to `DIR/worker_rate.json` (for
+//! `scripts/bench/report.py`).
 
 use control::publish;
 use dataplane::addr::{Ipv4Cidr, MacAddr};
@@ -244,6 +246,31 @@ fn main() {
     );
     assert_eq!(bad, 0, "every frame out is an echo reply to the client");
     assert!(received > 0, "the worker forwarded nothing");
+    if let Some(dir) = std::env::var_os("RVS_BENCH_OUT") {
+        let pps = |n: u64, s: f64| n as f64 / s;
+        let json = format!(
+            concat!(
+                "{{\"kind\":\"worker_rate\",\"frame\":{},\"secs\":{},\"variants\":[",
+                "{{\"name\":\"icmp_echo\",\"rvs_offered_pps\":{:.0},\"rvs_pps\":{:.0},",
+                "\"ceiling_offered_pps\":{:.0},\"ceiling_pps\":{:.0},\"ratio\":{:.4},",
+                "\"lost\":{},\"wrong\":{}}}]}}\n"
+            ),
+            FRAME_LEN,
+            secs,
+            pps(sent, secs_f),
+            pps(received, secs_f),
+            pps(base_sent, base_secs),
+            pps(base_recv, base_secs),
+            pps(received, secs_f) / pps(base_recv, base_secs).max(f64::MIN_POSITIVE),
+            sent.saturating_sub(received),
+            bad
+        );
+        let path = std::path::Path::new(&dir).join("worker_rate.json");
+        if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, json)) {
+            eprintln!("worker_rate: cannot write {}: {e}", path.display());
+            std::process::exit(1);
+        }
+    }
     drop(port);
     drop(wire_out);
     drop(wire_in);
