@@ -4,7 +4,7 @@
 # the real servers, runs a command in it, and removes everything when the
 # command ends, also on failure or Ctrl-C.
 #
-#   sudo scripts/topo/topo.sh [--tag T] [--kernel-router] METHODS [-- COMMAND...]
+#   sudo scripts/topo/topo.sh [--tag T] [--kernel-router] [--no-servers] METHODS [-- COMMAND...]
 #
 # METHODS: one of nat, fullnat, dr, tun for all three real servers, or three
 # of them comma-separated (rs1,rs2,rs3), e.g. nat,dr,tun. COMMAND (default: an
@@ -16,21 +16,26 @@
 # --kernel-router: no rvsd; the lb namespace becomes a plain router (DIPs on
 # its veths, forwarding on) and the client routes the server segment and the
 # VIP through it, as Topology::kernel_router does.
+# --no-servers: the real-server namespaces get their addresses and routes but
+# no rs-server.py, so COMMAND can run its own servers on their ports (the
+# side-by-side benchmark runs nginx there).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 TAG=sh
 ROUTER=0
+SERVERS=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --tag) TAG=$2; shift 2 ;;
         --kernel-router) ROUTER=1; shift ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        --no-servers) SERVERS=0; shift ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) break ;;
     esac
 done
 if [ $# -lt 1 ]; then
-    echo "usage: topo.sh [--tag T] [--kernel-router] METHODS [-- COMMAND...] (see --help)" >&2
+    echo "usage: topo.sh [--tag T] [--kernel-router] [--no-servers] METHODS [-- COMMAND...] (see --help)" >&2
     exit 2
 fi
 IFS=, read -r -a METHODS <<< "$1"
@@ -135,8 +140,10 @@ for i in 0 1 2; do
                 start "decap-rs$((i + 1))" "$ns" python3 "$HERE/ipip-decap.py" --dev vip0 --vip "$VIP"
             fi ;;
     esac
-    start "rs$((i + 1))" "$ns" python3 "$HERE/rs-server.py" --name "rs$((i + 1))" \
-        --http 80 --http 8080 --udp 5353
+    if [ "$SERVERS" = 1 ]; then
+        start "rs$((i + 1))" "$ns" python3 "$HERE/rs-server.py" --name "rs$((i + 1))" \
+            --http 80 --http 8080 --udp 5353
+    fi
 done
 
 if [ "$ROUTER" = 1 ]; then
