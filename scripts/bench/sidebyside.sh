@@ -208,6 +208,8 @@ fi
     echo "kernel $(uname -r)"
     echo "nice $SBS_NICE"
     echo "sched_group $SCHED_GROUP"
+    echo "rvs_idle_sleep_us $SBS_IDLE_SLEEP_US"
+    echo "rps $SBS_RPS"
     echo "versions rvs $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
         "$(nft --version 2>/dev/null | head -1)," \
         "$(haproxy -v 2>/dev/null | head -1 | cut -d' ' -f1-3)," \

@@ -113,17 +113,24 @@ def main():
         key, _, value = line.partition(" ")
         machine[key] = value.strip()
     model = machine.get("cpu_model", "unknown CPU")
+    idle = machine.get("rvs_idle_sleep_us", "0")
     ncpu = machine.get("cpu_count", "?")
 
     notes = [
         f"Machine: {model}, {ncpu} CPUs, kernel {machine.get('kernel', '?')}; load average at start "
         f"{machine.get('load_at_start', '?')} (the machine is shared: other work can disturb the figures).",
         "Equal cores on a 2-CPU machine: everything the director does runs on CPU 1, everything else on "
-        "CPU 0. rvs: rvsd's one worker lcore pinned to CPU 1 (workers.cpus), busy-polling "
-        "(idle_sleep_us 0); its control core on CPU 0. HAProxy (nbthread 1) and nginx "
-        "(worker_processes 1) under taskset -c 1. nftables has no process: the kernel does the DNAT in "
-        "softirq on the CPU that receives the packet, and RPS on the director's two veths steers that to "
-        "CPU 1; RPS on every other veth keeps the client's and the real servers' packet work on CPU 0.",
+        "CPU 0. rvs: rvsd's one worker lcore pinned to CPU 1 (workers.cpus), "
+        + ("busy-polling (idle_sleep_us 0)" if idle == "0" else
+           f"napping {idle} us after an empty poll round (idle_sleep_us {idle}; the default of this "
+           "benchmark is 0, busy polling)")
+        + "; its control core on CPU 0. HAProxy (nbthread 1) and nginx (worker_processes 1) under "
+        "taskset -c 1. nftables has no process: the kernel does the DNAT in softirq on the CPU that "
+        "receives the packet, "
+        + ("and RPS on the director's two veths steers that to CPU 1; RPS on every other veth keeps "
+           "the client's and the real servers' packet work on CPU 0." if machine.get("rps", "1") == "1" else
+           "and with --no-rps that is the sending CPU (mostly CPU 0): the director's kernel work is "
+           "not confined to CPU 1 in this run."),
         f"Every process of the benchmark (wrk, real servers, contenders) ran at nice "
         f"{machine.get('nice', '?')}"
         + (" and so did its session's scheduler autogroup (with autogroups the CPU is shared between "
@@ -135,7 +142,7 @@ def main():
         "limits the figure, not the director (see the CPU notes per run).",
         "rvs reaches the wire through net_af_packet on veths: every packet is copied by the kernel into "
         "and out of a packet-socket ring (about 0.34 Mpps per core measured, DPDK-NOTES); that kernel "
-        "work runs on CPU 1 too and shares it with the busy-polling worker.",
+        "work runs on CPU 1 too and shares it with the worker.",
         "Latency is wrk's: from writing a request to the end of its response; in the short run the TCP "
         "handshake comes before it and is not counted.",
         "Short connections: wrk cannot pick its source address, so every connection comes from one client "
