@@ -242,6 +242,19 @@ impl Burst {
         Drain { mbufs, next: 0 }
     }
 
+    /// Lends each held mbuf in turn to `f`, in order, keeping them all.
+    pub fn for_each_mut(&mut self, mut f: impl FnMut(&mut Mbuf)) {
+        for &p in &self.mbufs[..self.len] {
+            // SAFETY: the first `len` slots hold owned, non-null mbufs. The
+            // Mbuf lent here is never dropped (ManuallyDrop), so the burst
+            // keeps ownership, also when `f` panics; Mbuf's methods do not
+            // move or free the buffer, so the slot's pointer stays valid.
+            let mut m =
+                std::mem::ManuallyDrop::new(unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) });
+            f(&mut m);
+        }
+    }
+
     /// The free slots, for an rx burst to fill; call [`Burst::filled`] after.
     pub(crate) fn spare(&mut self) -> (*mut *mut dpdk_sys::rte_mbuf, u16) {
         let free = MAX_BURST - self.len;

@@ -1,7 +1,7 @@
 //! A pool of packet buffers (`rte_pktmbuf_pool_create`), freed on drop.
 
 use super::error::{last_error, DpdkError};
-use super::mbuf::Mbuf;
+use super::mbuf::{Burst, Mbuf};
 use std::ffi::CString;
 use std::ptr::NonNull;
 
@@ -57,6 +57,26 @@ impl Mempool {
         let m = unsafe { dpdk_sys::rte_pktmbuf_alloc(self.ptr.as_ptr()) };
         // SAFETY: a non-null result is a fresh mbuf that we now own alone.
         NonNull::new(m).map(|m| unsafe { Mbuf::from_raw(m) })
+    }
+
+    /// Fills the free slots of `burst` with fresh mbufs (data length 0), up
+    /// to `n` of them, all or none (`rte_pktmbuf_alloc_bulk`); returns how
+    /// many were added: 0 when the pool has too few.
+    pub fn alloc_bulk(&self, burst: &mut Burst, n: usize) -> usize {
+        let (slots, free) = burst.spare();
+        let n = n.min(usize::from(free));
+        let Ok(count) = u32::try_from(n) else {
+            return 0;
+        };
+        // SAFETY: the pool pointer is valid while self lives; `slots` has room
+        // for `free` >= n pointers. On success every one of the n slots holds
+        // a fresh mbuf that the burst now owns; on failure none was taken.
+        let rc = unsafe { dpdk_sys::rte_pktmbuf_alloc_bulk(self.ptr.as_ptr(), slots, count) };
+        if rc != 0 {
+            return 0;
+        }
+        burst.filled(n);
+        n
     }
 
     /// Buffers free in the pool (per-lcore caches included).
