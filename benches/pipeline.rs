@@ -56,8 +56,15 @@ fn ack(i: u32) -> Vec<u8> {
     )
 }
 
+/// FullNAT local addresses: 16 LIPs x 64 Ki lports x 4 real servers hold
+/// 4 M conns, so the 1 M-conn table fills without exhausting lports.
+const LIPS: u8 = 16;
+
 fn worker(fwd: Fwd, capacity: u32) -> Worker {
-    let snap = lab::snapshot(&[Svc::new(Proto::Tcp, 80, fwd, 8080, 4)], 1);
+    let mut snap = lab::snapshot(&[Svc::new(Proto::Tcp, 80, fwd, 8080, 4)], 1);
+    if fwd == Fwd::FullNat {
+        snap.laddrs = (0..LIPS).map(|k| Ipv4Addr::new(10, 0, 0, 200 + k)).collect();
+    }
     let cfg = WorkerConfig {
         conn_capacity: capacity,
         lports: 1024..=65535,
@@ -120,11 +127,11 @@ fn sizes() -> Vec<u32> {
     sizes
 }
 
-/// Conns in the table for `n` asked: FullNAT is capped at 200 K (one LIP
-/// gives 64 Ki lports per (RIP, rport), four real servers carry 256 Ki).
+/// Conns in the table for `n` asked: FullNAT is capped at 4 M (what
+/// [`LIPS`] LIPs give four real servers), the others take `n`.
 fn conns_for(fwd: Fwd, n: u32) -> u32 {
     if fwd == Fwd::FullNat {
-        n.min(200_000)
+        n.min(u32::from(LIPS) * 64_512 * 4)
     } else {
         n
     }
