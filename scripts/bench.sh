@@ -85,11 +85,15 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-# sudo drops the user's PATH: find cargo the way deps.sh does.
+# sudo drops the user's PATH: find cargo the way deps.sh does, also in the
+# home of the user who ran sudo (with that user's rustup toolchains).
 if ! command -v cargo >/dev/null 2>&1; then
-    for d in "$HOME/.cargo/bin" ${SUDO_USER:+"$(getent passwd "$SUDO_USER" | cut -d: -f6)/.cargo/bin"}; do
-        if [ -x "$d/cargo" ]; then
-            export PATH="$d:$PATH"
+    for home in "$HOME" ${SUDO_USER:+"$(getent passwd "$SUDO_USER" | cut -d: -f6)"}; do
+        if [ -x "$home/.cargo/bin/cargo" ]; then
+            export PATH="$home/.cargo/bin:$PATH"
+            if [ -d "$home/.rustup" ]; then
+                export RUSTUP_HOME="${RUSTUP_HOME:-$home/.rustup}"
+            fi
             break
         fi
     done
@@ -319,12 +323,12 @@ step machine "a few seconds" 60 "$PY" "$ROOT/scripts/bench/machine.py" "$OUT/mac
 # binaries already compiled (compiling one adds a minute or two).
 estimate() {
     case "$QUICK/$1" in
-        1/pipeline) echo "about 2 min" ;;
         1/sched) echo "about 2 min" ;;
-        1/*) echo "about 1 min" ;;
-        0/pipeline) echo "about 5 min" ;;
-        0/sched) echo "about 6 min" ;;
-        0/*) echo "about 2 min" ;;
+        1/*) echo "under 1 min" ;;
+        0/pipeline) echo "about 3 min" ;;
+        0/conn) echo "about 1 min" ;;
+        0/sched) echo "about 4 min" ;;
+        0/control) echo "about 2 min" ;;
     esac
 }
 for b in pipeline conn sched control; do

@@ -131,6 +131,8 @@ def fratio(x):
     """A ratio: two decimals, or two significant digits when below 0.1."""
     if x is None:
         return "–"
+    if abs(x) >= 100:
+        return fnum(x, 0)
     return f"{x:.2f}" if abs(x) >= 0.1 or x == 0 else fsig(x, 2)
 
 
@@ -944,16 +946,18 @@ class Report:
             for c in cs:
                 if not c.get("ok"):
                     rows.append((c["name"], c.get("label") or "", f"failed: {c.get('error') or '?'}",
-                                 "–", "–", "–", "–", "–"))
+                                 "–", "–", "–", "–", "–", "–"))
                     continue
                 r = val(c, mode, field)
                 rows.append((c["name"], c.get("label") or "", fnum(r, 0),
                              fratio(div(val(rvs, mode, field), r)),
                              fnum(val(c, mode, "p50_ms"), 3), fnum(val(c, mode, "p90_ms"), 3),
-                             fnum(val(c, mode, "p99_ms"), 3), fnum(val(c, mode, "errors"), 0)))
+                             fnum(val(c, mode, "p99_ms"), 3),
+                             fratio(div(val(rvs, mode, "p99_ms"), val(c, mode, "p99_ms"))),
+                             fnum(val(c, mode, "errors"), 0)))
             self.add(f"### {title}",
                      table(["contender", "what", unit, "rvs ÷ it", "p50 ms", "p90 ms", "p99 ms",
-                            "errors"], rows, ["l", "l"] + ["r"] * 6))
+                            "rvs p99 ÷ its p99", "errors"], rows, ["l", "l"] + ["r"] * 7))
         ok = [c for c in cs if c.get("ok")]
         if ok:
             self.add(plot_or_note(self.plots, plot_rates, ok),
