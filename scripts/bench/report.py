@@ -573,7 +573,7 @@ class Report:
             return next((s for s in nat_sizes if s >= n), None)
 
         rows, plot_rows = [], []
-        capped = False
+        capped = []
         for m in methods:
             for n in tiers(m):
                 b, s = burst.get(m, {}).get(n), single.get(m, {}).get(n)
@@ -582,9 +582,9 @@ class Report:
                 b_pps = b["rate"] if b else None
                 s_pps = s["rate"] if s else None
                 label = human_count(n)
-                if m == "fullnat" and n == 200_000:
+                if cls is not None and cls != n:
                     label += " ¹"
-                    capped = True
+                    capped.append(f"{m} {human_count(n)} (for {human_count(cls)})")
                 rows.append((m, label, fns(b and b["per_ns"]), fnum(b_pps and b_pps / 1e6),
                              fratio(div(b_pps, TARGET_EST_PPS)),
                              fratio(div(b_pps, nat and nat["rate"])),
@@ -597,9 +597,10 @@ class Report:
                         f"÷ {TARGET_EST_PPS / 1e6:.0f} Mpps target", "÷ NAT, same table size",
                         "ns/packet (single)", "Mpps (single)", "burst ÷ single"], rows))
         if capped:
-            self.add("¹ FullNAT tables hold at most 200 K conns in this bench (one local address "
-                     "gives 64 Ki ports per real server, four real servers); that table stands in "
-                     "for 1 M, and the ÷ NAT column compares it with NAT's 1 M.")
+            self.add("¹ The bench caps this method's table below the size asked for (FullNAT: "
+                     "local addresses x 64 Ki ports x real servers); the capped table stands in "
+                     "for NAT's next size up, which the ÷ NAT column compares it with: "
+                     + ", ".join(capped) + ".")
         self.add(plot_or_note(self.plots, plot_pipeline, plot_rows))
 
         # Targets: NAT at 1 M, FullNAT at its largest table up to 1 M.
