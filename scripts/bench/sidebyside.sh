@@ -4,7 +4,8 @@
 # spreading HTTP from the client over the three real servers behind VIP
 # 198.18.0.100:80:
 #
-#   rvs      rvsd (two net_af_packet veths, one worker lcore), LVS-NAT, rr
+#   rvs      rvsd (one worker lcore; its two ports on the director's veths
+#            through net_af_xdp, or net_af_packet), LVS-NAT, rr
 #   nft      the kernel as a router with nftables DNAT
 #            (dnat to numgen inc mod 3 map { 0 : RIP1, 1 : RIP2, 2 : RIP3 })
 #   haproxy  HAProxy, mode tcp, balance roundrobin, nbthread 1
@@ -19,17 +20,32 @@
 #
 #   sudo bash scripts/bench/sidebyside.sh [--secs N] [--conns C] [--out FILE.json]
 #                                         [--only rvs,nft,haproxy,nginx] [--build]
-#                                         [--idle-sleep-us U] [--burst B] [--no-rps] [--nice N]
-#                                         [--perf DIR]
+#                                         [--rvs-dev af_xdp|af_packet] [--idle-sleep-us U]
+#                                         [--af-packet-args A] [--af-xdp-args A]
+#                                         [--burst B] [--no-rps] [--nice N] [--perf DIR]
 #
 #   --secs N    seconds of each wrk run (default 10)
 #   --conns C   wrk connections (default 32)
 #   --out FILE  where the JSON goes (default $CARGO_TARGET_DIR/sidebyside.json,
 #               target/sidebyside.json without CARGO_TARGET_DIR)
-#   --only L    comma-separated subset of the contenders, in the order given
+#   --only L    comma-separated subset of the contenders, in the order given;
+#               besides rvs, variants of it can run in the same session:
+#               rvs-DEV, rvs-sleepU or rvs-DEV-sleepU (DEV af_xdp or af_packet,
+#               U its idle_sleep_us), e.g. --only rvs,rvs-af_packet,nft
 #   --build     rebuild rvsd and rvsadm even when release binaries exist
+#   --rvs-dev D        how rvsd's ports reach the veths (default af_xdp):
+#                      af_xdp     net_af_xdp (native veth XDP, AF_XDP sockets;
+#                                 the veths' NAPI threads pinned to CPU 1)
+#                      af_packet  net_af_packet (packet-socket rings)
+#                      af_xdp measured 1.6-2x af_packet's req/s here.
+#   --idle-sleep-us U  rvsd's workers.idle_sleep_us (default 10): the worker
+#                      shares CPU 1 with the kernel's work for its ports (NAPI
+#                      threads, sendto), which a busy-polling worker (0) takes
+#                      CPU time from; 10 measured 1.2x 0's req/s
+#   --af-packet-args A, --af-xdp-args A
+#                      devargs appended to that PMD's device string, e.g.
+#                      qdisc_bypass=1,framecnt=1024 or busy_budget=0
 # Knobs for finding out where rvs's time goes (the defaults are the benchmark):
-#   --idle-sleep-us U  rvsd's workers.idle_sleep_us (default 0: busy poll)
 #   --burst B          rvsd's workers.burst (default 32)
 #   --no-rps           leave the director's veths without RPS, so the kernel's
 #                      receive work runs on the sending CPU (CPU 0), not CPU 1
@@ -53,7 +69,8 @@ CONNS=32
 OUT=""
 ONLY="rvs,nft,haproxy,nginx"
 BUILD=0
-export SBS_IDLE_SLEEP_US=0 SBS_BURST=32 SBS_RPS=1 SBS_NICE=-10 SBS_PERF=""
+export SBS_IDLE_SLEEP_US=10 SBS_BURST=32 SBS_RPS=1 SBS_NICE=-10 SBS_PERF=""
+export SBS_RVS_DEV=af_xdp SBS_AF_PACKET_ARGS="" SBS_AF_XDP_ARGS=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --secs) SECS=${2:?--secs needs a number}; shift 2 ;;
@@ -61,12 +78,15 @@ while [ $# -gt 0 ]; do
         --out) OUT=${2:?--out needs a file name}; shift 2 ;;
         --only) ONLY=${2:?--only needs a list}; shift 2 ;;
         --build) BUILD=1; shift ;;
+        --rvs-dev) SBS_RVS_DEV=${2:?--rvs-dev needs af_xdp or af_packet}; shift 2 ;;
+        --af-packet-args) SBS_AF_PACKET_ARGS=${2?--af-packet-args needs devargs}; shift 2 ;;
+        --af-xdp-args) SBS_AF_XDP_ARGS=${2?--af-xdp-args needs devargs}; shift 2 ;;
         --idle-sleep-us) SBS_IDLE_SLEEP_US=${2:?--idle-sleep-us needs a number}; shift 2 ;;
         --burst) SBS_BURST=${2:?--burst needs a number}; shift 2 ;;
         --no-rps) SBS_RPS=0; shift ;;
         --nice) SBS_NICE=${2:?--nice needs a number}; shift 2 ;;
         --perf) SBS_PERF=${2:?--perf needs a directory}; shift 2 ;;
-        -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "sidebyside.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -84,16 +104,33 @@ if ! [[ "$SBS_IDLE_SLEEP_US" =~ ^[0-9]+$ ]]; then
     echo "sidebyside.sh: --idle-sleep-us takes a whole number, not '$SBS_IDLE_SLEEP_US'" >&2
     exit 2
 fi
+case "$SBS_RVS_DEV" in af_xdp|af_packet) ;;
+    *) echo "sidebyside.sh: --rvs-dev takes af_xdp or af_packet, not '$SBS_RVS_DEV'" >&2; exit 2 ;;
+esac
+for v in "$SBS_AF_PACKET_ARGS" "$SBS_AF_XDP_ARGS"; do
+    # key=value pairs, comma-separated: they go into rvsd's config verbatim.
+    if [ -n "$v" ] && ! [[ "$v" =~ ^[a-z_]+=[A-Za-z0-9_./-]+(,[a-z_]+=[A-Za-z0-9_./-]+)*$ ]]; then
+        echo "sidebyside.sh: devargs are key=value pairs separated by commas, not '$v'" >&2
+        exit 2
+    fi
+done
 IFS=, read -r -a CONTENDERS <<< "$ONLY"
 if [ ${#CONTENDERS[@]} -eq 0 ]; then
     echo "sidebyside.sh: --only names no contender (rvs, nft, haproxy, nginx)" >&2
     exit 2
 fi
+RVS_VARIANT='^rvs(-(af_packet|af_xdp))?(-sleep[0-9]+)?$'
 for c in "${CONTENDERS[@]}"; do
-    case "$c" in rvs|nft|haproxy|nginx) ;;
-        *) echo "sidebyside.sh: unknown contender '$c' (rvs, nft, haproxy, nginx)" >&2; exit 2 ;;
-    esac
+    case "$c" in nft|haproxy|nginx) continue ;; esac
+    if ! [[ "$c" =~ $RVS_VARIANT ]]; then
+        echo "sidebyside.sh: unknown contender '$c' (rvs, nft, haproxy, nginx, or rvs-af_packet, rvs-af_xdp, rvs-sleepU, rvs-DEV-sleepU)" >&2
+        exit 2
+    fi
 done
+if [ "$(printf '%s\n' "${CONTENDERS[@]}" | sort | uniq -d)" != "" ]; then
+    echo "sidebyside.sh: --only names a contender twice" >&2
+    exit 2
+fi
 if [ "$(id -u)" != 0 ]; then
     echo "sidebyside.sh creates network namespaces: run it as root or with sudo" >&2
     exit 1
@@ -209,6 +246,7 @@ fi
     echo "nice $SBS_NICE"
     echo "sched_group $SCHED_GROUP"
     echo "rvs_idle_sleep_us $SBS_IDLE_SLEEP_US"
+    echo "rvs_dev $SBS_RVS_DEV"
     echo "rps $SBS_RPS"
     echo "versions rvs $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
         "$(nft --version 2>/dev/null | head -1)," \
@@ -222,7 +260,7 @@ i=0
 for name in "${CONTENDERS[@]}"; do
     i=$((i + 1))
     topo=(--tag sbs --no-servers nat)
-    [ "$name" = rvs ] || topo=(--tag sbs --kernel-router --no-servers nat)
+    [[ "$name" =~ $RVS_VARIANT ]] || topo=(--tag sbs --kernel-router --no-servers nat)
     echo "==> [$i/$total] $name: building the topology"
     # Two wrk runs plus setup, checks and teardown; the bound is generous.
     limit=$((2 * SECS + 150))

@@ -8,8 +8,12 @@
 #
 #   lab.sh NAME RESDIR SECS CONNS BINDIR STEP
 #
-# NAME is rvs, nft, haproxy or nginx; BINDIR holds rvsd and rvsadm; STEP is
+# NAME is rvs, nft, haproxy or nginx, or an rvs variant rvs-DEV, rvs-sleepU or
+# rvs-DEV-sleepU (DEV af_packet or af_xdp, U idle_sleep_us) that overrides the
+# device or the idle sleep of the run; BINDIR holds rvsd and rvsadm; STEP is
 # "i/n" for the progress lines. From sidebyside.sh's environment:
+# SBS_RVS_DEV (af_packet or af_xdp: how rvsd's ports reach the veths),
+# SBS_AF_PACKET_ARGS and SBS_AF_XDP_ARGS (extra devargs for that PMD),
 # SBS_IDLE_SLEEP_US and SBS_BURST (rvsd's workers), SBS_RPS (0: no RPS on the
 # director's veths), SBS_NICE (nice level of every process started), SBS_PERF
 # (a directory: perf profiles of the director's CPU during each run).
@@ -22,6 +26,16 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 NAME=$1 RES=$2 SECS=$3 CONNS=$4 BIN=$5 STEP=$6
+# BASE is the contender (rvs for every rvs variant); RVS_DEV and RVS_SLEEP are
+# the rvs run's device and idle sleep, from the variant's name or the defaults.
+BASE=$NAME
+RVS_DEV=${SBS_RVS_DEV:-af_xdp}
+RVS_SLEEP=${SBS_IDLE_SLEEP_US:-10}
+if [[ "$NAME" =~ ^rvs(-(af_packet|af_xdp))?(-sleep([0-9]+))?$ ]]; then
+    BASE=rvs
+    RVS_DEV=${BASH_REMATCH[2]:-$RVS_DEV}
+    RVS_SLEEP=${BASH_REMATCH[4]:-$RVS_SLEEP}
+fi
 
 VIP=$TOPO_VIP
 read -r -a RIPS <<< "$TOPO_RIPS"
@@ -31,6 +45,7 @@ WORK=$(mktemp -d /tmp/rvs-sbs.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
 CONTENDER_PID=""  # the contender's process, where it has one
+KTHREADS=()       # kernel threads doing the contender's work (af_xdp's NAPI threads)
 LOAD_CPU=0      # wrk, the real servers and their packet work
 DIRECTOR_CPU=1  # the contender's packet work
 # Every process of the benchmark runs at this nice level, so that other work
@@ -141,20 +156,91 @@ say "real servers up (nginx on ${RIPS[*]}, CPU $LOAD_CPU)"
 
 # --- the contender ----------------------------------------------------------
 rvsadm() { "$BIN/rvsadm" --socket "$WORK/rvsd.sock" "$@"; }
-case "$NAME" in
+# net_af_xdp on a veth: the PMD attaches an XDP program (native veth XDP) that
+# hands every received frame to the port's AF_XDP socket. veth runs XDP in its
+# NAPI poll, which veth_xmit schedules on the sending CPU (CPU 0, the load
+# side): left there, the director's receive work (XDP, the copy into the
+# socket's memory) would be done by the load CPU, which RPS cannot move (it
+# comes after XDP). Threaded NAPI gives each of the director's two veths a
+# kernel thread "napi/IFNAME-ID", and those are pinned to DIRECTOR_CPU at the
+# benchmark's nice level, so the director's CPU does its own receive work, as
+# it does for the other contenders. The threads appear once the XDP program is
+# attached (rvsd up), and their names are cut to 15 characters (and other
+# topologies have veths of the same names): ours are the ones that were not
+# there before.
+napi_threads() {
+    local dev comm
+    for dev in "$TOPO_LB_CLIENT_IF" "$TOPO_LB_SERVER_IF"; do
+        comm="napi/$dev-"
+        pgrep -x -d' ' "${comm:0:15}.*" 2>/dev/null || true
+    done | tr '\n' ' '
+}
+NAPI_BEFORE=""
+xdp_napi_to_director() {
+    local p dev mine=()
+    for dev in "$TOPO_LB_CLIENT_IF" "$TOPO_LB_SERVER_IF"; do
+        ip netns exec "$TOPO_LB" sh -c "echo 1 > /sys/class/net/$dev/threaded" ||
+            fail "cannot switch $dev to threaded NAPI"
+    done
+    for p in $(napi_threads); do
+        [[ " $NAPI_BEFORE " == *" $p "* ]] || mine+=("$p")
+    done
+    [ ${#mine[@]} = 2 ] ||
+        fail "expected 2 new NAPI threads for $TOPO_LB_CLIENT_IF and $TOPO_LB_SERVER_IF, found ${#mine[@]} (${mine[*]:-none})"
+    for p in "${mine[@]}"; do
+        taskset -pc "$DIRECTOR_CPU" "$p" > /dev/null || fail "cannot pin NAPI thread $p to CPU $DIRECTOR_CPU"
+        renice -n "$NICE" -p "$p" > /dev/null || fail "cannot renice NAPI thread $p"
+    done
+    KTHREADS=("${mine[@]}")
+    say "NAPI threads of the director's veths (pids ${mine[*]}) pinned to CPU $DIRECTOR_CPU, nice $NICE"
+    note "$NAME: the CPU-time figures of $NAME's threads include the two NAPI threads."
+}
+# AF_XDP hands the peer's frames to rvsd as they are: a peer with tx checksum
+# offload sends TCP with a partial checksum, which rvsd forwards unfixed and the
+# receiver drops. topo.sh turns the offloads off; check that it did.
+tx_csum_off() {
+    ip netns exec "$1" ethtool -k "$2" 2>/dev/null | grep -q '^tx-checksumming: off' ||
+        fail "tx checksum offload is on on $2 (the director's peer): TCP through af_xdp would carry partial checksums"
+}
+case "$BASE" in
 rvs)
+    case "$RVS_DEV" in
+    af_packet)
+        extra=${SBS_AF_PACKET_ARGS:+,$SBS_AF_PACKET_ARGS}
+        dev_client="net_af_packet0,iface=$TOPO_LB_CLIENT_IF$extra"
+        dev_server="net_af_packet1,iface=$TOPO_LB_SERVER_IF$extra"
+        note "$NAME: rvsd's ports are net_af_packet on the director's veths ($dev_client;" \
+            "$dev_server): the kernel copies every packet into and out of a packet-socket ring" \
+            "(receive in softirq, transmit in rvsd's sendto)."
+        ;;
+    af_xdp)
+        extra=${SBS_AF_XDP_ARGS:+,$SBS_AF_XDP_ARGS}
+        dev_client="net_af_xdp0,iface=$TOPO_LB_CLIENT_IF,start_queue=0,queue_count=1$extra"
+        dev_server="net_af_xdp1,iface=$TOPO_LB_SERVER_IF,start_queue=0,queue_count=1$extra"
+        tx_csum_off "$TOPO_CL" cl-front
+        tx_csum_off "$TOPO_SW" sw-lb
+        NAPI_BEFORE=$(napi_threads)
+        # The socket's memory (UMEM) counts against RLIMIT_MEMLOCK unless
+        # rvsd has CAP_IPC_LOCK: raise the soft limit as far as allowed.
+        ulimit -l "$(ulimit -Hl)" 2>/dev/null || true
+        note "$NAME: rvsd's ports are net_af_xdp on the director's veths ($dev_client;" \
+            "$dev_server): native veth XDP hands frames to AF_XDP sockets (copy mode), the veths'" \
+            "NAPI threads pinned to CPU $DIRECTOR_CPU do that receive work, rvsd's sendto the transmit."
+        ;;
+    *) fail "unknown rvs device '$RVS_DEV' (af_packet, af_xdp)" ;;
+    esac
     cat > "$WORK/rvsd.ron" <<RON
 (
     eal: ["--no-huge", "-m", "512", "--no-pci", "--file-prefix", "rvs-sbs-$$", "--log-level", "lib.eal:warning"],
     interfaces: [
-        (name: "client", device: "net_af_packet0,iface=$TOPO_LB_CLIENT_IF",
+        (name: "client", device: "$dev_client",
          addresses: ["$TOPO_DIP_CLIENT/24", "$VIP/32"]),
-        (name: "server", device: "net_af_packet1,iface=$TOPO_LB_SERVER_IF",
+        (name: "server", device: "$dev_server",
          addresses: ["$TOPO_DIP_SERVER/24"]),
     ],
-    // One worker, busy-polling (idle_sleep_us 0) on the director's CPU; the
+    // One worker on the director's CPU (idle_sleep_us 0: busy polling); the
     // control core on the load CPU, where it only wakes now and then.
-    workers: (main_lcore: 0, main_cpu: $LOAD_CPU, lcores: [1], cpus: [$DIRECTOR_CPU], burst: ${SBS_BURST:-32}, idle_sleep_us: ${SBS_IDLE_SLEEP_US:-0}),
+    workers: (main_lcore: 0, main_cpu: $LOAD_CPU, lcores: [1], cpus: [$DIRECTOR_CPU], burst: ${SBS_BURST:-32}, idle_sleep_us: $RVS_SLEEP),
     mempool: (mbufs: 16383),
     max_conns: 262144,
     admin_socket: "$WORK/rvsd.sock",
@@ -170,12 +256,13 @@ RON
     done
     grep -q "rvsd running" "$WORK/rvsd.log" ||
         fail "rvsd did not start: $(tail -3 "$WORK/rvsd.log" | tr '\n' ' ')"
+    [ "$RVS_DEV" != af_xdp ] || xdp_napi_to_director
     rvsadm -A -t "$VIP:80" -s rr
     for rip in "${RIPS[@]}"; do rvsadm -a -t "$VIP:80" -r "$rip:80" -m; done
-    say "rvsd up: LVS-NAT $VIP:80 rr over ${RIPS[*]}, worker lcore on CPU $DIRECTOR_CPU" \
-        "(burst ${SBS_BURST:-32}, idle_sleep_us ${SBS_IDLE_SLEEP_US:-0})"
-    [ "${SBS_IDLE_SLEEP_US:-0}" = 0 ] && [ "${SBS_BURST:-32}" = 32 ] ||
-        note "rvs: workers burst ${SBS_BURST:-32}, idle_sleep_us ${SBS_IDLE_SLEEP_US:-0} (not the defaults 32, 0)"
+    say "rvsd up: LVS-NAT $VIP:80 rr over ${RIPS[*]}, $RVS_DEV, worker lcore on CPU $DIRECTOR_CPU" \
+        "(burst ${SBS_BURST:-32}, idle_sleep_us $RVS_SLEEP)"
+    note "$NAME: rvsd's worker: burst ${SBS_BURST:-32}, idle_sleep_us $RVS_SLEEP" \
+        "$([ "$RVS_SLEEP" = 0 ] && echo "(busy polling)" || echo "(naps $RVS_SLEEP us after a poll round that found nothing)")."
     ;;
 nft)
     cat > "$WORK/nat.nft" <<EOF
@@ -276,14 +363,16 @@ cpu_stat() { grep -E "^cpu($LOAD_CPU|$DIRECTOR_CPU) " /proc/stat; }
 # Cross-CPU interrupts so far: function calls (RPS hands packets over with
 # them) and reschedules (wakeups), per CPU.
 ipi_count() { grep -E "^ *(CAL|RES):" /proc/interrupts | awk '{print $1, $2, $3}'; }
-interfaces() { [ "$NAME" = rvs ] && rvsadm -L --interfaces 2>&1 | sed "s/^/$1 /" >> "$WORK/rvs-ifs"; true; }
+interfaces() { [ "$BASE" = rvs ] && rvsadm -L --interfaces 2>&1 | sed "s/^/$1 /" >> "$WORK/rvs-ifs"; true; }
 # The contender's threads on DIRECTOR_CPU: "now_ns runtime_ns run_delay_ns"
 # summed from /proc/PID/task/TID/schedstat (time on the CPU, time runnable but
 # waiting for it), to tell a busy contender from one the scheduler held back.
+# Kernel threads doing its work (KTHREADS) count as its threads.
 sched_sample() {
-    local now=$(date +%s%N) run=0 delay=0 p t r d _
+    local now run=0 delay=0 p t r d _
+    now=$(date +%s%N)
     if [ -n "$CONTENDER_PID" ]; then
-        for p in "$CONTENDER_PID" $(pgrep -P "$CONTENDER_PID" 2>/dev/null || true); do
+        for p in "$CONTENDER_PID" $(pgrep -P "$CONTENDER_PID" 2>/dev/null || true) "${KTHREADS[@]}"; do
             for t in /proc/"$p"/task/*; do
                 grep -qx "Cpus_allowed_list:[[:space:]]*$DIRECTOR_CPU" "$t/status" 2>/dev/null || continue
                 read -r r d _ < "$t/schedstat" 2>/dev/null || continue
@@ -339,11 +428,11 @@ say "short connections: wrk -t1 -c$CONNS -d${SECS}s -H 'Connection: close'"
 run_wrk short -H "Connection: close"
 rs_tw=$(( $(tw "${RSNS[0]}") + $(tw "${RSNS[1]}") + $(tw "${RSNS[2]}") ))
 note "$NAME: TIME_WAIT sockets after the short run: client $(tw "$TOPO_CL"), director $(tw "$TOPO_LB"), real servers $rs_tw"
-if [ "$NAME" = rvs ]; then
+if [ "$BASE" = rvs ]; then
     rvsadm -Ln --stats > "$WORK/rvs-stats" 2>&1 || true
     sed 's/^/    /' "$WORK/rvs-stats"
     # Packets and drops (af_packet ring overruns, no mbufs) per port and run.
-    python3 - "$WORK/rvs-ifs" >> "$RES/$NAME.notes" <<'EOF' || true
+    python3 - "$WORK/rvs-ifs" "$NAME" >> "$RES/$NAME.notes" <<'EOF' || true
 import sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -358,7 +447,7 @@ for kind in ("keepalive", "short"):
             rx, tx, drop = (y - x for x, y in zip(a[port], b[port]))
             parts.append(f"{port} port rx {rx} tx {tx} dropped {drop}")
     if parts:
-        print(f"rvs {kind}: rvsd counted " + ", ".join(parts))
+        print(f"{sys.argv[2]} {kind}: rvsd counted " + ", ".join(parts))
 EOF
 fi
 say "done"

@@ -12,16 +12,28 @@ with the ratio rvs/other for requests/s and connections/s.
 import argparse
 import json
 import os
+import re
 import sys
 
 LABELS = {
-    "rvs": "rvs (LVS-NAT, 1 worker)",
     "nft": "nftables DNAT (kernel, numgen inc mod 3)",
     "haproxy": "HAProxy (mode tcp, roundrobin, nbthread 1)",
     "nginx": "nginx stream (round robin, 1 worker)",
 }
 # Issue 8's targets for the namespace topology: rvs/other on requests/s.
 TARGETS = {"nft": 1.0, "haproxy": 2.0}
+
+
+def contender_label(name, machine):
+    """The table's words for a contender; rvs variants say their device and idle sleep."""
+    if name in LABELS:
+        return LABELS[name]
+    m = re.fullmatch(r"rvs(?:-(af_packet|af_xdp))?(?:-sleep(\d+))?", name)
+    if not m:
+        return name
+    dev = m.group(1) or machine.get("rvs_dev", "af_packet")
+    sleep = m.group(2) or machine.get("rvs_idle_sleep_us", "0")
+    return f"rvs (LVS-NAT, 1 worker, {dev}, sleep {sleep})"
 
 
 def read(path):
@@ -114,6 +126,7 @@ def main():
         machine[key] = value.strip()
     model = machine.get("cpu_model", "unknown CPU")
     idle = machine.get("rvs_idle_sleep_us", "0")
+    dev = machine.get("rvs_dev", "af_packet")
     ncpu = machine.get("cpu_count", "?")
 
     notes = [
@@ -122,9 +135,12 @@ def main():
         "Equal cores on a 2-CPU machine: everything the director does runs on CPU 1, everything else on "
         "CPU 0. rvs: rvsd's one worker lcore pinned to CPU 1 (workers.cpus), "
         + ("busy-polling (idle_sleep_us 0)" if idle == "0" else
-           f"napping {idle} us after an empty poll round (idle_sleep_us {idle}; the default of this "
-           "benchmark is 0, busy polling)")
-        + "; its control core on CPU 0. HAProxy (nbthread 1) and nginx (worker_processes 1) under "
+           f"napping {idle} us after an empty poll round (idle_sleep_us {idle})")
+        + f", its ports on the veths through net_{dev}"
+        + (" with the veths' NAPI threads (the kernel's receive work for them) pinned to CPU 1"
+           if dev == "af_xdp" else "")
+        + " (rvs variants in the table say their own device and idle sleep); its control core on "
+        "CPU 0. HAProxy (nbthread 1) and nginx (worker_processes 1) under "
         "taskset -c 1. nftables has no process: the kernel does the DNAT in softirq on the CPU that "
         "receives the packet, "
         + ("and RPS on the director's two veths steers that to CPU 1; RPS on every other veth keeps "
@@ -140,9 +156,10 @@ def main():
         "CPU 0 carries the whole load side: wrk (1 thread), three nginx real servers (1 worker each) and "
         "the client's and servers' TCP stacks. Where CPU 0 is saturated and CPU 1 is not, the load side "
         "limits the figure, not the director (see the CPU notes per run).",
-        "rvs reaches the wire through net_af_packet on veths: every packet is copied by the kernel into "
-        "and out of a packet-socket ring (about 0.34 Mpps per core measured, DPDK-NOTES); that kernel "
-        "work runs on CPU 1 too and shares it with the worker.",
+        "rvs reaches the veths through a kernel socket, not a NIC: net_af_xdp (native veth XDP hands "
+        "each frame to an AF_XDP socket; copy mode, as veth has no zero-copy) or net_af_packet (a "
+        "packet-socket ring). Either way the kernel copies every packet in and out, on CPU 1, where it "
+        "shares the CPU with the worker.",
         "Latency is wrk's: from writing a request to the end of its response; in the short run the TCP "
         "handshake comes before it and is not counted.",
         "Short connections: wrk cannot pick its source address, so every connection comes from one client "
@@ -157,7 +174,7 @@ def main():
 
     contenders = []
     for name in a.contenders.split(","):
-        entry = {"name": name, "label": LABELS[name], "ok": True, "error": None,
+        entry = {"name": name, "label": contender_label(name, machine), "ok": True, "error": None,
                  "keepalive": None, "short": None}
         err = read(os.path.join(a.res, f"{name}.error"))
         problems = [err.strip()] if err else []
