@@ -10,6 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Folds a wide ones' complement accumulator down to 16 bits (RFC 1071 §4.1:
 /// "fold 32-bit sum to 16 bits", carried out until no carry is left).
+#[inline]
 fn fold(mut sum: u64) -> u16 {
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
@@ -83,6 +84,7 @@ pub fn verify(bytes: &[u8]) -> bool {
 /// RFC 1624 §3, equation 3: `HC' = ~(~HC + ~m + m')`. Unlike equation 2 of
 /// RFC 1141 it never turns a correct checksum into `0x0000` where `0xffff` is
 /// required (or back), so it is exact for every input.
+#[inline]
 pub fn update16(checksum: u16, old: u16, new: u16) -> u16 {
     !combine(&[!checksum, !old, new])
 }
@@ -90,6 +92,7 @@ pub fn update16(checksum: u16, old: u16, new: u16) -> u16 {
 /// The new checksum after one 32-bit field (an IPv4 address, a TCP sequence
 /// number) changed from `old` to `new`: equation 3 applied to its two 16-bit
 /// halves at once.
+#[inline]
 pub fn update32(checksum: u16, old: u32, new: u32) -> u16 {
     let o = old.to_be_bytes();
     let n = new.to_be_bytes();
@@ -102,7 +105,45 @@ pub fn update32(checksum: u16, old: u32, new: u32) -> u16 {
     ])
 }
 
+/// Several RFC 1624 updates at once: `delta` is the unfolded sum of
+/// `!old + new` over every 16-bit word that changed (see
+/// [`Delta`]). Ones' complement addition is associative, so one fold gives
+/// exactly what applying [`update16`] word by word gives.
+#[inline]
+pub fn update_many(checksum: u16, delta: u64) -> u16 {
+    !fold(u64::from(!checksum) + delta)
+}
+
+/// An accumulator of checksum-neutral word changes for [`update_many`]:
+/// rewrite several fields, fold once.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Delta(pub u64);
+
+impl Delta {
+    /// A 16-bit word changed from `old` to `new` (no-op when equal, so the
+    /// result matches skipping the update).
+    #[inline]
+    pub fn word(&mut self, old: u16, new: u16) {
+        if old != new {
+            self.0 += u64::from(!old) + u64::from(new);
+        }
+    }
+
+    /// A 32-bit field (an IPv4 address) changed: its two halves.
+    #[inline]
+    pub fn dword(&mut self, old: u32, new: u32) {
+        if old != new {
+            let (o, n) = (old.to_be_bytes(), new.to_be_bytes());
+            self.0 += u64::from(!u16::from_be_bytes([o[0], o[1]]))
+                + u64::from(!u16::from_be_bytes([o[2], o[3]]))
+                + u64::from(u16::from_be_bytes([n[0], n[1]]))
+                + u64::from(u16::from_be_bytes([n[2], n[3]]));
+        }
+    }
+}
+
 /// [`update32`] for an IPv4 address.
+#[inline]
 pub fn update_ipv4_addr(checksum: u16, old: Ipv4Addr, new: Ipv4Addr) -> u16 {
     update32(checksum, u32::from(old), u32::from(new))
 }
