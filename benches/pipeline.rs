@@ -63,7 +63,9 @@ const LIPS: u8 = 16;
 fn worker(fwd: Fwd, capacity: u32) -> Worker {
     let mut snap = lab::snapshot(&[Svc::new(Proto::Tcp, 80, fwd, 8080, 4)], 1);
     if fwd == Fwd::FullNat {
-        snap.laddrs = (0..LIPS).map(|k| Ipv4Addr::new(10, 0, 0, 200 + k)).collect();
+        snap.laddrs = (0..LIPS)
+            .map(|k| Ipv4Addr::new(10, 0, 0, 200 + k))
+            .collect();
     }
     let cfg = WorkerConfig {
         conn_capacity: capacity,
