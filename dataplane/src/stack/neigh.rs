@@ -162,7 +162,12 @@ pub struct NeighTable<H> {
     /// Bumped whenever an entry appears, goes, or changes state or MAC
     /// (see [`NeighTable::generation`]).
     generation: u64,
+    /// Where the next eviction starts looking.
+    evict_cursor: usize,
 }
+
+/// Slots an eviction compares before taking the oldest stale one it saw.
+pub const EVICT_WINDOW: usize = 16;
 
 impl<H> NeighTable<H> {
     /// A table with all its storage allocated.
@@ -180,6 +185,7 @@ impl<H> NeighTable<H> {
             drain: Vec::with_capacity(capacity),
             stats: NeighStats::default(),
             generation: 0,
+            evict_cursor: 0,
         }
     }
 
@@ -310,17 +316,30 @@ impl<H> NeighTable<H> {
         Some(slot)
     }
 
-    /// Frees the least recently updated stale entry (Linux's forced GC);
-    /// entries being resolved or with waiting packets are never evicted.
+    /// Frees a stale entry (Linux's forced GC): the least recently updated
+    /// among the next [`EVICT_WINDOW`] slots from a rotating cursor (a clock
+    /// hand), or from the whole table when that window holds none. Entries
+    /// being resolved or with waiting packets are never evicted. The window
+    /// bounds the work: with more on-link clients than slots every new
+    /// client evicts, and a full scan per new conn made conn setup O(table).
     fn evict(&mut self) -> Option<usize> {
-        let victim = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| e.as_ref().map(|e| (i, e)))
-            .filter(|(_, e)| e.state == NeighState::Stale && e.q_len == 0)
-            .min_by_key(|(_, e)| e.updated)
-            .map(|(i, _)| i)?;
+        let n = self.slots.len();
+        let mut best: Option<(usize, Time)> = None;
+        let mut i = self.evict_cursor.min(n.saturating_sub(1));
+        for looked in 1..=n {
+            if let Some(e) = &self.slots[i] {
+                let evictable = e.state == NeighState::Stale && e.q_len == 0;
+                if evictable && best.map_or(true, |(_, t)| e.updated < t) {
+                    best = Some((i, e.updated));
+                }
+            }
+            i = if i + 1 == n { 0 } else { i + 1 };
+            if looked >= EVICT_WINDOW && best.is_some() {
+                break;
+            }
+        }
+        self.evict_cursor = i;
+        let (victim, _) = best?;
         self.remove(victim);
         Some(victim)
     }
@@ -765,6 +784,44 @@ mod tests {
             t.resolve(secs(9), 1, Ipv4Addr::new(10, 1, 0, 9), 3),
             Resolve::Full(3)
         );
+    }
+
+    #[test]
+    fn more_clients_than_slots_cycle_through_without_losing_pending_entries() {
+        let mut t: NeighTable<u32> = NeighTable::new(NeighConfig {
+            capacity: 256,
+            queue_len: 2,
+            ..NeighConfig::default()
+        });
+        // A next hop being resolved, with a packet waiting: never evicted.
+        assert_eq!(t.resolve(secs(0), 1, RIP, 7), Resolve::Queued);
+        for i in 0..4096u32 {
+            let cip = Ipv4Addr::from(0x0a01_0000 + i);
+            t.learn(
+                secs(1) + Duration::from_micros(u64::from(i)),
+                0,
+                cip,
+                RS_MAC,
+                Learn::Request,
+            );
+            assert_eq!(
+                t.get(0, cip),
+                Some((NeighState::Stale, RS_MAC)),
+                "client {i}"
+            );
+            assert!(t.len() <= 256);
+        }
+        assert_eq!(t.len(), 256);
+        assert!(t.get(1, RIP).is_some(), "the pending entry stays");
+        // The oldest clients went first: the first one is long gone, the
+        // last 200 are all still there.
+        assert!(t.get(0, Ipv4Addr::from(0x0a01_0000)).is_none());
+        for i in 4096 - 200..4096u32 {
+            assert!(
+                t.get(0, Ipv4Addr::from(0x0a01_0000 + i)).is_some(),
+                "client {i}"
+            );
+        }
     }
 
     #[test]
