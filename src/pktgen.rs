@@ -755,6 +755,23 @@ impl<'a> Generator<'a> {
         }
     }
 
+    /// One measured phase: forgets the counts, starts again at flow 0,
+    /// sends by `plan`, then polls until everything sent has arrived, or
+    /// nothing did for half a second, or ten seconds passed. Returns what
+    /// was sent and when the phase started.
+    pub fn phase(&mut self, kind: Kind, plan: Plan) -> (Sent, Instant) {
+        self.reset_counts();
+        self.seek(0);
+        let t0 = Instant::now();
+        let sent = self.send(kind, plan);
+        self.drain_until(
+            sent.packets,
+            Duration::from_millis(500),
+            Duration::from_secs(10),
+        );
+        (sent, t0)
+    }
+
     /// Polls until nothing arrived for `quiet`, or `max` passed.
     pub fn drain(&mut self, quiet: Duration, max: Duration) {
         self.drain_until(u64::MAX, quiet, max);

@@ -247,21 +247,13 @@ fn run() -> Result<i32> {
     // 2. Setup: every flow's first packet once.
     let mut setup = String::from("null");
     if a.setup {
-        g.reset_counts();
-        g.seek(0);
-        let t0 = Instant::now();
-        let s = g.send(
+        let (s, t0) = g.phase(
             Kind::First,
             Plan {
                 count: Some(u64::from(a.flows)),
                 duration: Some(Duration::from_secs(120)),
                 rate: a.rate,
             },
-        );
-        g.drain_until(
-            s.packets,
-            Duration::from_millis(500),
-            Duration::from_secs(10),
         );
         let got = g.sink.packets;
         // From the first send to the last arrival.
@@ -287,9 +279,7 @@ fn run() -> Result<i32> {
     }
 
     // 3. Steady.
-    g.reset_counts();
-    g.seek(0);
-    let s = g.send(
+    let (s, _) = g.phase(
         Kind::Next,
         Plan {
             count: a.count,
@@ -300,11 +290,6 @@ fn run() -> Result<i32> {
             },
             rate: a.rate,
         },
-    );
-    g.drain_until(
-        s.packets,
-        Duration::from_millis(500),
-        Duration::from_secs(10),
     );
     let got = g.sink.packets;
     let lost = s.packets.saturating_sub(got);
