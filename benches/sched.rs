@@ -23,9 +23,10 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
 use dataplane::sched::counts::{ConnClass, ConnCounts, CountedDests};
+use dataplane::sched::tree::{Order, PickTree};
 use dataplane::sched::twos::XorShift64;
 use dataplane::sched::{
-    DestSet, DestSpec, DestView, SchedConfig, SchedKey, SchedKind, SchedSeed, Scheduler,
+    pack_conns, DestSet, DestSpec, DestView, SchedConfig, SchedKey, SchedKind, SchedSeed, Scheduler,
 };
 use dataplane::Time;
 
@@ -109,6 +110,47 @@ fn bench_one<D: DestSet + ?Sized>(
     });
 }
 
+/// The worker's pick tree of the scanning schedulers: `tree/N` is the pick
+/// itself (what rvsd's workers run for lc, wlc, sed, nq, fo, ovf and twos);
+/// `tree_update/N` is what the tree moves onto the conn-count updates: one
+/// bind and one unbind of a dest (each replays its leaf-to-root path), the
+/// dest rotating so the winner changes.
+fn bench_tree(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    order: Order,
+    seed: &Arc<SchedSeed>,
+    views: &[DestView],
+    keys: &[SchedKey],
+) {
+    let n = views.len();
+    let weights: Vec<u32> = views.iter().map(|d| d.weight).collect();
+    let mut tree = PickTree::new(order, &weights);
+    tree.reload(Time::ZERO, |i| {
+        let d = views[i];
+        (pack_conns(d.active, d.inactive), d.overloaded)
+    });
+    // Same answers as the walk over the same dests (twos: same draws).
+    let (mut walk, mut via_tree) = (
+        Scheduler::new(Arc::clone(seed), 0),
+        Scheduler::new(Arc::clone(seed), 0),
+    );
+    for key in keys.iter().take(64) {
+        assert_eq!(via_tree.pick_tree(&tree), walk.pick(views, key, Time::ZERO));
+    }
+    group.bench_function(BenchmarkId::new("tree", n), |b| {
+        b.iter(|| black_box(via_tree.pick_tree(black_box(&tree))));
+    });
+    let mut k = 0usize;
+    group.bench_function(BenchmarkId::new("tree_update", n), |b| {
+        b.iter(|| {
+            k = (k + 7) % n;
+            tree.bind(black_box(k), ConnClass::Inactive);
+            tree.unbind(black_box(k), ConnClass::Inactive);
+            black_box(tree.best())
+        });
+    });
+}
+
 fn bench_picks(c: &mut Criterion) {
     let keys = keys();
     for kind in SchedKind::ALL {
@@ -135,6 +177,9 @@ fn bench_picks(c: &mut Criterion) {
                 assert!((0..n).all(|i| counted.overhead(i) == views.as_slice().overhead(i)));
                 let id = format!("counted{workers}");
                 bench_one(&mut group, &id, n, &seed, &keys, &counted);
+            }
+            if let Some(order) = Order::of(*kind) {
+                bench_tree(&mut group, order, &seed, &views, &keys);
             }
         }
         group.finish();

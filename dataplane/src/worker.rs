@@ -61,6 +61,7 @@ use crate::persist::{TemplateKey, Templates};
 use crate::sched::counts::{ConnClass, CountedDests};
 use crate::sched::daddr_table::CHECK_EXPIRE_INTERVAL;
 use crate::sched::overload::Thresholds;
+use crate::sched::tree::{Order, PickTree};
 use crate::sched::{SchedKey, Scheduler};
 use crate::snapshot::{Interface, Snapshot};
 use crate::stack;
@@ -184,6 +185,10 @@ struct SvcState {
     sched: Scheduler,
     /// Overload flag per dest (list order), kept from the shared counts.
     overloaded: Vec<bool>,
+    /// The pick tree of lc, wlc, sed, nq, fo, ovf and twos services: this
+    /// worker's view of the service-wide counts (its own binds at once,
+    /// other workers' at the tree's reloads) and overload flags.
+    tree: Option<PickTree>,
     /// Some dest has an upper threshold.
     thresholds: bool,
     /// Every dest is DR or TUN: no replies, the seeing worker owns conns.
@@ -736,10 +741,14 @@ impl<H> Engine<H> {
                     );
                 }
             }
+            // Filled from the shared counts at the first pick (a reload is
+            // due at once).
+            let tree = Order::of(svc.seed.config().kind).map(|o| PickTree::new(o, &svc.weights));
             self.svcs.push(SvcState {
                 id: svc.id,
                 sched,
                 overloaded,
+                tree,
                 thresholds: svc.dests.iter().any(|d| d.u_threshold != 0),
                 local_owner: !svc.dests.is_empty()
                     && svc.dests.iter().all(|d| !d.fwd.sees_replies()),
@@ -995,6 +1004,9 @@ impl<H> Engine<H> {
                         th.after_bind(false, total)
                     };
                 }
+                    if let Some(t) = st.tree.as_mut() {
+                        t.set_overloaded(i, *o);
+                    }
             }
         }
         let template = svc
@@ -1017,6 +1029,21 @@ impl<H> Engine<H> {
         let i = match chosen {
             Some(i) => i,
             None => {
+            None if st.tree.is_some() => {
+                let SvcState {
+                    tree, overloaded, ..
+                } = st;
+                let tree = tree.as_mut().ok_or(no_dest)?;
+                if tree.reload_due(now) {
+                    // Other workers' conns since the last reload.
+                    tree.reload(now, |i| {
+                        let slot = svc.slots.get(i).copied().unwrap_or(usize::MAX);
+                        let o = overloaded.get(i).copied().unwrap_or(true);
+                        (counts.load_packed(slot), o)
+                    });
+                }
+                st.sched.pick_tree(tree).ok_or(no_dest)?
+            }
                 let dests = CountedDests {
                     weights: &svc.weights,
                     overloaded: &st.overloaded,
@@ -1080,6 +1107,9 @@ impl<H> Engine<H> {
         let slot = usize::try_from(dest.slot).unwrap_or(usize::MAX);
         counts.bind(usize::from(self.id), slot, ConnClass::Inactive);
         if dest.u_threshold != 0 {
+        if let Some(t) = st.tree.as_mut() {
+            t.bind(i, ConnClass::Inactive);
+        }
             if let Some(o) = st.overloaded.get_mut(i) {
                 let th = Thresholds {
                     upper: dest.u_threshold,
@@ -1087,6 +1117,9 @@ impl<H> Engine<H> {
                 };
                 *o = th.after_bind(*o, counts.total(slot));
             }
+                if let Some(t) = st.tree.as_mut() {
+                    t.set_overloaded(i, *o);
+                }
         }
         st.stats.conns += 1;
         if let Some(s) = self.dest_stats.get_mut(slot) {
@@ -1144,6 +1177,11 @@ impl<H> Engine<H> {
                 };
                 snap.counts.reclass(usize::from(self.id), slot, from, to);
             }
+                if let Some(&(si, di)) = self.slot_svc.get(slot) {
+                    if let Some(t) = self.svcs.get_mut(si as usize).and_then(|s| s.tree.as_mut()) {
+                        t.reclass(di as usize, from, to);
+                    }
+                }
         }
         self.count(conn.service(), slot, hit.dir, u64::from(pkt.ip_len));
         let l2 = pkt.l2_len;
@@ -1488,6 +1526,9 @@ fn unbind(
         return;
     };
     if let (Some(d), Some(o)) = (
+    if let Some(t) = st.tree.as_mut() {
+        t.unbind(di as usize, class(active));
+    }
         svc.dests.get(di as usize),
         st.overloaded.get_mut(di as usize),
     ) {
@@ -1498,6 +1539,9 @@ fn unbind(
             };
             *o = th.after_unbind(*o, snap.counts.total(s));
         }
+            if let Some(t) = st.tree.as_mut() {
+                t.set_overloaded(di as usize, *o);
+            }
     }
     if let Some(p) = svc.persistence {
         templates.unbind(&TemplateKey::new(svc.id, caddr, p.netmask_len), slot);

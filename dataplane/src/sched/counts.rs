@@ -25,6 +25,15 @@
 //! accumulate, because every later pick sees the settled counts;
 //! `tests/sched_counts.rs` measures it with two threads.
 //!
+//! How a worker's picks read them: lc, wlc, sed, nq, fo, ovf and twos
+//! services pick from the worker's [`super::tree::PickTree`], which copies
+//! the sums at most [`super::tree::RELOAD_INTERVAL`] apart and applies the
+//! worker's own binds, unbinds and class changes as it makes them. So a
+//! worker's own conns count at once and other workers' with at most that
+//! delay; with one worker the tree is exact. lblc and lblcr walk
+//! [`CountedDests`] (only when their bucket's dest is unusable).
+//! `dataplane/tests/sim_sched_workers.rs` shows the spread with two workers.
+//!
 //! Counters are indexed by a *dest slot*, a stable number the control core
 //! gives each dest for its lifetime, not by the dest's position in the
 //! service's list (which moves when dests are added or removed while their

@@ -24,6 +24,11 @@
 //!   [`counts::CountedDests`], which sums the per-worker counters of all
 //!   workers without locks.
 //!
+//! - In rvsd's workers, lc, wlc, sed, nq, fo, ovf and twos answer from a
+//!   [`tree::PickTree`] instead of walking the dests: a tournament tree kept
+//!   up to date on every conn-count change, whose root is the walk's answer
+//!   ([`Scheduler::pick_tree`]).
+//!
 //! Nothing here allocates, locks or reads a clock during a pick: time is passed
 //! in and twos draws from a seeded [`twos::XorShift64`].
 
@@ -42,6 +47,7 @@ pub mod rr;
 pub(crate) mod scan;
 pub mod sed;
 pub mod sh;
+pub mod tree;
 pub mod twos;
 pub mod wlc;
 pub mod wrr;
@@ -716,6 +722,21 @@ impl Scheduler {
             },
         };
         pick.filter(|&i| i < dests.len())
+    }
+
+    /// The pick of lc, wlc, sed, nq, fo, ovf or twos from a worker's
+    /// [`tree::PickTree`] of the service's dests (built for this seed's
+    /// scheduler: [`tree::Order::of`]): the same answer as [`Scheduler::pick`]
+    /// over the counts the tree holds, without walking the dests. `None`
+    /// also when the tree was built for another scheduler.
+    pub fn pick_tree(&mut self, tree: &tree::PickTree) -> Option<usize> {
+        if tree::Order::of(self.seed.config.kind) != Some(tree.order()) {
+            return None;
+        }
+        match &mut self.state {
+            State::Twos(rng) => tree.draw_two(rng),
+            _ => tree.best(),
+        }
     }
 
     /// The lblc/lblcr garbage collector, to be called every
