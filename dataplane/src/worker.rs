@@ -1003,10 +1003,10 @@ impl<H> Engine<H> {
                     } else {
                         th.after_bind(false, total)
                     };
-                }
                     if let Some(t) = st.tree.as_mut() {
                         t.set_overloaded(i, *o);
                     }
+                }
             }
         }
         let template = svc
@@ -1028,7 +1028,6 @@ impl<H> Engine<H> {
         }
         let i = match chosen {
             Some(i) => i,
-            None => {
             None if st.tree.is_some() => {
                 let SvcState {
                     tree, overloaded, ..
@@ -1044,6 +1043,7 @@ impl<H> Engine<H> {
                 }
                 st.sched.pick_tree(tree).ok_or(no_dest)?
             }
+            None => {
                 let dests = CountedDests {
                     weights: &svc.weights,
                     overloaded: &st.overloaded,
@@ -1106,20 +1106,20 @@ impl<H> Engine<H> {
         }
         let slot = usize::try_from(dest.slot).unwrap_or(usize::MAX);
         counts.bind(usize::from(self.id), slot, ConnClass::Inactive);
-        if dest.u_threshold != 0 {
         if let Some(t) = st.tree.as_mut() {
             t.bind(i, ConnClass::Inactive);
         }
+        if dest.u_threshold != 0 {
             if let Some(o) = st.overloaded.get_mut(i) {
                 let th = Thresholds {
                     upper: dest.u_threshold,
                     lower: dest.l_threshold,
                 };
                 *o = th.after_bind(*o, counts.total(slot));
-            }
                 if let Some(t) = st.tree.as_mut() {
                     t.set_overloaded(i, *o);
                 }
+            }
         }
         st.stats.conns += 1;
         if let Some(s) = self.dest_stats.get_mut(slot) {
@@ -1176,12 +1176,12 @@ impl<H> Engine<H> {
                     CountChange::BecameInactive => (ConnClass::Active, ConnClass::Inactive),
                 };
                 snap.counts.reclass(usize::from(self.id), slot, from, to);
-            }
                 if let Some(&(si, di)) = self.slot_svc.get(slot) {
                     if let Some(t) = self.svcs.get_mut(si as usize).and_then(|s| s.tree.as_mut()) {
                         t.reclass(di as usize, from, to);
                     }
                 }
+            }
         }
         self.count(conn.service(), slot, hit.dir, u64::from(pkt.ip_len));
         let l2 = pkt.l2_len;
@@ -1525,10 +1525,10 @@ fn unbind(
     let (Some(svc), Some(st)) = (snap.services.get(si), svcs.get_mut(si as usize)) else {
         return;
     };
-    if let (Some(d), Some(o)) = (
     if let Some(t) = st.tree.as_mut() {
         t.unbind(di as usize, class(active));
     }
+    if let (Some(d), Some(o)) = (
         svc.dests.get(di as usize),
         st.overloaded.get_mut(di as usize),
     ) {
@@ -1538,10 +1538,10 @@ fn unbind(
                 lower: d.l_threshold,
             };
             *o = th.after_unbind(*o, snap.counts.total(s));
-        }
             if let Some(t) = st.tree.as_mut() {
                 t.set_overloaded(di as usize, *o);
             }
+        }
     }
     if let Some(p) = svc.persistence {
         templates.unbind(&TemplateKey::new(svc.id, caddr, p.netmask_len), slot);
