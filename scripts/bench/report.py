@@ -733,7 +733,7 @@ class Report:
                  table(["scheduler"] + [f"{n} dests" for n in sizes]
                        + [f"÷ rr at {n}" for n in sizes] + [f"≤ {TARGET_SCHED_NS:.0f} ns at {mid}?"],
                        rows, ["l"] + ["r"] * (2 * len(sizes)) + ["l"]))
-        counted = [k for k in sets if k != "view"]
+        counted = [k for k in sets if k.startswith("counted")]
         if counted:
             rows = []
             big = sizes[-1]
@@ -752,8 +752,33 @@ class Report:
             hdr += [f"{counted[-1]} at {big}", "÷ rr", f"≤ {TARGET_SCHED_NS:.0f} ns at {mid}?"]
             self.add("### Shared per-worker counters, ns per pick",
                      table(hdr, rows, ["l"] + ["r"] * (len(hdr) - 2) + ["l"]))
+        # What rvsd's workers run: the pick tree where the scheduler has
+        # one (its cost moved onto the conn-count updates, shown beside it),
+        # the shared counters otherwise.
+        in_rvsd = {}
+        if "tree" in sets:
+            rows = []
+            for name in names:
+                kind = "tree" if ns(name, "tree", mid) is not None else (counted[-1] if counted else "view")
+                in_rvsd[name] = kind
+                row = [name, "pick tree" if kind == "tree" else kind]
+                row += [fns(ns(name, kind, n)) for n in sizes]
+                row.append(fns(ns(name, "tree_update", mid)) if kind == "tree" else "–")
+                row.append(met_at_most(ns(name, kind, mid), TARGET_SCHED_NS))
+                rows.append(row)
+            self.add("### What rvsd's workers run, ns per pick",
+                     "lc, wlc, sed, nq, fo, ovf and twos pick from each worker's tournament tree "
+                     "(`dataplane/src/sched/tree.rs`): the root is the kernel walk's answer, so "
+                     "the pick costs no walk; each bind and unbind of a conn replays one "
+                     "leaf-to-root path instead (\"bind + unbind\": one of each, the dest "
+                     "rotating). The other schedulers read the shared counters as above.",
+                     table(["scheduler", "reads"] + [f"{n} dests" for n in sizes]
+                           + [f"bind + unbind at {mid}", f"≤ {TARGET_SCHED_NS:.0f} ns at {mid}?"],
+                           rows, ["l", "l"] + ["r"] * (len(sizes) + 1) + ["l"]))
         series = [(f"{k}, {mid} dests", {n: ns(n, k, mid) for n in names})
                   for k in (["view"] + counted[-1:]) if k in sets]
+        if in_rvsd:
+            series.append((f"in rvsd, {mid} dests", {n: ns(n, in_rvsd[n], mid) for n in names}))
         self.add(plot_or_note(self.plots, plot_sched, names, series, mid))
 
     # -- control
@@ -1196,6 +1221,8 @@ def _selftest():
         crit_entry(full, "sched/rr/view/64", 5.0)
         crit_entry(full, "sched/wlc/view/64", 40.0)
         crit_entry(full, "sched/wlc/counted4/64", 60.0)
+        crit_entry(full, "sched/wlc/tree/64", 6.0)
+        crit_entry(full, "sched/wlc/tree_update/64", 12.0)
         crit_entry(full, "snapshot_1000x10", 2e6)
         crit_entry(full, "edit_dest_wlc_1000x10", 1e4)
         with open(os.path.join(full, "worker_rate.json"), "w") as f:
@@ -1240,6 +1267,8 @@ def _selftest():
         check("New conns/s, nat, one core | 2.50 M/s (target ≥ 2) | 1.25 | yes, +25 %" in text,
               "met target says by how much")
         check("| wlc | 40.0 | 8.00 | **no, +33 %** |" in text, "sched ratio to rr and 30 ns check")
+        check("| wlc | pick tree |" in text and "| rr | counted4 |" in text,
+              "sched: what rvsd runs, tree where there is one")
         check("| rr | 5.00 | 1.00 | yes, -83 % |" in text, "a pick under 30 ns meets the target")
         check("| wlc | 60.0 | 1.50 | 60.0 | – | **no, +100 %** |" in text,
               "shared counters: ratio to view, no rr at that set")
@@ -1272,7 +1301,7 @@ def _selftest():
         for what in ("machine.json", "worker_rate.json", "linerate.json", "sidebyside.json",
                      "criterion results for pipeline", "criterion results for sched"):
             check(f"not run: no {what}" in text, f"empty run names missing {what}")
-        check(not [n for n in os.listdir(img) if n.endswith(".png")],
+        check(not os.path.isdir(img) or not [n for n in os.listdir(img) if n.endswith(".png")],
               "plots of the earlier run are removed")
 
         # Broken input: a truncated JSON file is reported, not fatal.
