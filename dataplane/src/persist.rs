@@ -25,6 +25,16 @@
 //! Storage is a slab sized at construction plus a hashbrown index reserved
 //! for it; expiry is a budgeted sweep over the slab (template timeouts are
 //! minutes, so a sweep that takes a few loops costs nothing).
+//!
+//! The table also counts its templates per dest slot, the worker's share of
+//! `ipvsadm -L --persistent-conn`'s PersistConn (IPVS's
+//! `dest->persistconns`, which `ip_vs_bind_dest` raises for a template and
+//! `ip_vs_unbind_dest` lowers). The counts change with the templates, on the
+//! single worker that owns the table; the control core sums the workers'
+//! copies. Each slot also remembers the service its templates belong to, so
+//! that a snapshot which takes the slot away from that service (the dest was
+//! deleted, the slot handed to another dest) is noticed in O(slots) and the
+//! templates still naming it are forgotten ([`Templates::forget_dests`]).
 
 use crate::time::Time;
 use core::time::Duration;
@@ -90,6 +100,11 @@ pub struct Templates {
     index: HashMap<TemplateKey, u32>,
     free: Vec<u32>,
     cursor: usize,
+    /// Live templates per dest slot.
+    per_slot: Vec<u32>,
+    /// The service id the templates of each slot belong to (meaningful
+    /// while the slot's count is not zero).
+    slot_service: Vec<u32>,
 }
 
 impl Templates {
@@ -101,7 +116,86 @@ impl Templates {
             index: HashMap::with_capacity(cap),
             free: (0..capacity.max(1)).rev().collect(),
             cursor: 0,
+            per_slot: Vec::new(),
+            slot_service: Vec::new(),
         }
+    }
+
+    /// Makes room for the counts of dest slots `0..slots`, so that binding a
+    /// template never allocates on the packet path (the worker calls it when
+    /// it installs a snapshot).
+    pub fn reserve_slots(&mut self, slots: usize) {
+        if self.per_slot.len() < slots {
+            self.per_slot.resize(slots, 0);
+            self.slot_service.resize(slots, 0);
+        }
+    }
+
+    /// Live templates per dest slot (index = slot; slots past the end have
+    /// none): this worker's PersistConn of each dest.
+    pub fn per_slot(&self) -> &[u32] {
+        &self.per_slot
+    }
+
+    /// Live templates pointing at dest slot `slot`.
+    pub fn at_slot(&self, slot: u32) -> u32 {
+        usize::try_from(slot)
+            .ok()
+            .and_then(|s| self.per_slot.get(s))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn count_in(&mut self, slot: u32, service: u32) {
+        let s = usize::try_from(slot).unwrap_or(usize::MAX);
+        if s >= self.per_slot.len() {
+            // Only when the caller did not reserve the slot (a slot number
+            // is bounded by the dest table size, so this stays rare).
+            self.reserve_slots(s.saturating_add(1));
+        }
+        if let (Some(n), Some(owner)) = (self.per_slot.get_mut(s), self.slot_service.get_mut(s)) {
+            *n = n.saturating_add(1);
+            *owner = service;
+        }
+    }
+
+    fn count_out(&mut self, slot: u32) {
+        if let Some(n) = usize::try_from(slot)
+            .ok()
+            .and_then(|s| self.per_slot.get_mut(s))
+        {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Forgets every template whose (service id, dest slot) `live` refuses:
+    /// its dest left the service, so it can attract no conn again (IPVS
+    /// would reschedule on the next use, `ip_vs_check_template`) and must
+    /// not be counted for whichever dest gets the slot next. The slab is
+    /// walked only when some slot's templates are refused, so a snapshot
+    /// swap that removed no dest holding templates costs O(slots). Conns
+    /// those templates made keep running. Returns how many went.
+    pub fn forget_dests(&mut self, live: impl Fn(u32, u32) -> bool) -> usize {
+        let stale = self
+            .per_slot
+            .iter()
+            .zip(&self.slot_service)
+            .enumerate()
+            .any(|(slot, (&n, &service))| {
+                n > 0 && !u32::try_from(slot).is_ok_and(|slot| live(service, slot))
+            });
+        if !stale {
+            return 0;
+        }
+        let mut gone = 0;
+        for i in 0..self.slab.len() {
+            let t = self.slab[i];
+            if t.in_use && !live(t.key.service, t.slot) {
+                self.remove(&t.key);
+                gone += 1;
+            }
+        }
+        gone
     }
 
     /// Every live template as (key, dest slot, time left at `now`), for
@@ -144,8 +238,10 @@ impl Templates {
     /// conns it made keep running.
     pub fn remove(&mut self, key: &TemplateKey) {
         if let Some(i) = self.index.remove(key) {
+            let slot = self.slab[i as usize].slot;
             self.slab[i as usize] = EMPTY;
             self.free.push(i);
+            self.count_out(slot);
         }
     }
 
@@ -172,9 +268,17 @@ impl Templates {
                     in_use: true,
                 };
                 self.index.insert(key, i);
+                self.count_in(slot, key.service);
                 i
             }
         };
+        let moved_from = self.slab[i as usize].slot;
+        if moved_from != slot {
+            // Callers remove a template before sending its client elsewhere;
+            // should one be re-pointed anyway, it moves between counts.
+            self.count_out(moved_from);
+            self.count_in(slot, key.service);
+        }
         let t = &mut self.slab[i as usize];
         t.slot = slot;
         t.conns = t.conns.saturating_add(1);
@@ -255,5 +359,74 @@ mod tests {
             TemplateKey::new(1, Ipv4Addr::new(1, 2, 3, 4), 0).cnet,
             Ipv4Addr::UNSPECIFIED
         );
+    }
+
+    #[test]
+    fn counts_templates_per_dest_slot() {
+        let mut t = Templates::new(8);
+        t.reserve_slots(4);
+        let timeout = Duration::from_secs(60);
+        let key = |c: u8| TemplateKey::new(7, Ipv4Addr::new(192, 0, 2, c), 32);
+        // Two clients on slot 1, one on slot 3; a second conn through the
+        // same template counts no second template.
+        t.bind(key(1), 1, Time::ZERO, timeout).unwrap();
+        t.bind(key(2), 1, Time::ZERO, timeout).unwrap();
+        t.bind(key(3), 3, Time::ZERO, timeout).unwrap();
+        t.bind(key(1), 1, Time::from_secs(1), timeout).unwrap();
+        assert_eq!(t.per_slot(), &[0, 2, 0, 1]);
+        assert_eq!((t.at_slot(1), t.at_slot(3), t.at_slot(99)), (2, 1, 0));
+
+        // Removal (dest quiesced) takes one off its slot.
+        t.remove(&key(2));
+        assert_eq!(t.per_slot(), &[0, 1, 0, 1]);
+        t.remove(&key(2));
+        assert_eq!(t.per_slot(), &[0, 1, 0, 1], "removing twice counts once");
+
+        // Expiry: key(3) has no conn after its unbind and goes at 60 s;
+        // key(1) still has two conns and stays.
+        t.unbind(&key(3), 3);
+        t.unbind(&key(1), 1);
+        assert_eq!(t.expire(Time::from_secs(61), 8), 1);
+        assert_eq!(t.per_slot(), &[0, 1, 0, 0]);
+        t.unbind(&key(1), 1);
+        assert_eq!(t.expire(Time::from_secs(200), 8), 1);
+        assert_eq!(t.per_slot(), &[0, 0, 0, 0]);
+        assert!(t.is_empty());
+
+        // A slot past the reserved ones still counts (the table grows).
+        t.bind(key(4), 6, Time::ZERO, timeout).unwrap();
+        assert_eq!(t.at_slot(6), 1);
+        assert_eq!(t.per_slot().len(), 7);
+        // A template re-pointed at another slot moves between the counts.
+        t.bind(key(4), 2, Time::ZERO, timeout).unwrap();
+        assert_eq!((t.at_slot(6), t.at_slot(2)), (0, 1));
+    }
+
+    #[test]
+    fn forgets_templates_whose_dest_left_the_service() {
+        let mut t = Templates::new(8);
+        t.reserve_slots(4);
+        let timeout = Duration::from_secs(60);
+        let a = TemplateKey::new(7, Ipv4Addr::new(192, 0, 2, 1), 32);
+        let b = TemplateKey::new(7, Ipv4Addr::new(192, 0, 2, 2), 32);
+        let c = TemplateKey::new(9, Ipv4Addr::new(192, 0, 2, 1), 32);
+        t.bind(a, 0, Time::ZERO, timeout).unwrap();
+        t.bind(b, 1, Time::ZERO, timeout).unwrap();
+        t.bind(c, 2, Time::ZERO, timeout).unwrap();
+        // Every dest still in its service: nothing goes.
+        let both = |service: u32, slot: u32| matches!((service, slot), (7, 0 | 1) | (9, 2));
+        assert_eq!(t.forget_dests(both), 0);
+        assert_eq!(t.len(), 3);
+        // Slot 1 left service 7 and now belongs to service 9: b goes, its
+        // count with it, so the new dest starts at zero.
+        let moved = |service: u32, slot: u32| matches!((service, slot), (7, 0) | (9, 1 | 2));
+        assert_eq!(t.forget_dests(moved), 1);
+        assert_eq!(t.get(&b), None);
+        assert_eq!(t.per_slot(), &[1, 0, 1, 0]);
+        assert_eq!(t.get(&a), Some((0, 1)));
+        assert_eq!(t.get(&c), Some((2, 1)));
+        // Freed room is usable again.
+        t.bind(b, 1, Time::ZERO, timeout).unwrap();
+        assert_eq!(t.at_slot(1), 1);
     }
 }

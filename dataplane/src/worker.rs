@@ -755,6 +755,7 @@ impl<H> Engine<H> {
                 stats,
             });
         }
+        self.sync_templates(snap);
     }
 
     fn expire(&mut self, snap: &Snapshot, now: Time) -> u32 {
@@ -1547,6 +1548,8 @@ fn unbind(
         templates.unbind(&TemplateKey::new(svc.id, caddr, p.netmask_len), slot);
     }
 }
+
+mod template_sync;
 
 #[cfg(test)]
 mod tests {

@@ -118,6 +118,26 @@ pub enum Learn {
     Unsolicited,
 }
 
+/// One entry as a listing shows it (`rvsadm -L --neighbours`, Linux's
+/// `ip neigh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeighView {
+    /// The port it is reached on.
+    pub port: PortId,
+    /// Its address.
+    pub ip: Ipv4Addr,
+    /// Its MAC; `None` until an answer came.
+    pub mac: Option<MacAddr>,
+    /// The state, in Linux's NUD words: "INCOMPLETE", "REACHABLE",
+    /// "STALE", "DELAY" (stale and in use, its first probe not yet sent),
+    /// "PROBE", "FAILED" (resolution gave up; the entry goes once its
+    /// waiting packets are released).
+    pub nud: &'static str,
+    /// When a reply last confirmed it or other ARP news last changed it, or
+    /// when its resolution began.
+    pub updated: Time,
+}
+
 /// Neighbour table counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NeighStats {
@@ -210,6 +230,26 @@ impl<H> NeighTable<H> {
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
+    }
+
+    /// Every entry, for listings (walks the whole table: admin path only).
+    pub fn entries(&self) -> impl Iterator<Item = NeighView> + '_ {
+        self.slots.iter().flatten().map(|e| NeighView {
+            port: e.port,
+            ip: e.ip,
+            mac: (e.mac != MacAddr::ZERO).then_some(e.mac),
+            nud: match e.state {
+                _ if e.failed => "FAILED",
+                NeighState::Incomplete => "INCOMPLETE",
+                NeighState::Reachable => "REACHABLE",
+                NeighState::Stale => "STALE",
+                // Linux's DELAY: in use again, waiting before the first
+                // unicast probe.
+                NeighState::Probe if e.probes == 0 => "DELAY",
+                NeighState::Probe => "PROBE",
+            },
+            updated: e.updated,
+        })
     }
 
     /// State and MAC of the entry for `ip` on `port`, without touching it.
@@ -822,6 +862,57 @@ mod tests {
                 "client {i}"
             );
         }
+    }
+
+    #[test]
+    fn lists_entries_in_linux_words() {
+        let snap = snapshot();
+        let mut t = table();
+        let mut buf = [0u8; 60];
+        let other = Ipv4Addr::new(10, 0, 0, 20);
+        let list = |t: &NeighTable<u32>| {
+            let mut v: Vec<NeighView> = t.entries().collect();
+            v.sort_by_key(|e| e.ip);
+            v
+        };
+        assert!(list(&t).is_empty());
+        // Being resolved: no MAC yet.
+        assert_eq!(t.resolve(secs(1), 0, RIP, 1), Resolve::Queued);
+        assert_eq!(
+            list(&t),
+            vec![NeighView {
+                port: 0,
+                ip: RIP,
+                mac: None,
+                nud: "INCOMPLETE",
+                updated: secs(1),
+            }]
+        );
+        // Answered: reachable, with the time of the answer.
+        t.learn(secs(2), 0, RIP, RS_MAC, Learn::Reply);
+        // Known from its own request: stale.
+        t.learn(secs(3), 0, other, RS_MAC, Learn::Request);
+        let v = list(&t);
+        assert_eq!(
+            (v[0].mac, v[0].nud, v[0].updated),
+            (Some(RS_MAC), "REACHABLE", secs(2))
+        );
+        assert_eq!((v[1].ip, v[1].nud, v[1].updated), (other, "STALE", secs(3)));
+        // The stale one in use: DELAY, then PROBE once the first unicast
+        // request went out.
+        assert_eq!(t.lookup_or_solicit(secs(4), 0, other), Some(RS_MAC));
+        assert_eq!(list(&t)[1].nud, "DELAY");
+        while t.poll_transmit(secs(9), &snap, &mut buf).is_some() {}
+        assert_eq!(list(&t)[1].nud, "PROBE");
+        // Unanswered until it fails: FAILED while its packet waits.
+        let lost = Ipv4Addr::new(10, 0, 0, 99);
+        assert_eq!(t.resolve(secs(10), 0, lost, 2), Resolve::Queued);
+        for s in 10..14 {
+            while t.poll_transmit(secs(s), &snap, &mut buf).is_some() {}
+        }
+        let failed: Vec<NeighView> = t.entries().filter(|e| e.ip == lost).collect();
+        assert_eq!(failed.len(), 1);
+        assert_eq!((failed[0].nud, failed[0].mac), ("FAILED", None));
     }
 
     #[test]
