@@ -4,7 +4,7 @@
 //! estimators.
 
 use crate::dpdk::Port;
-use crate::worker::{ConnDump, Exported};
+use crate::worker::{ConnDump, Exported, Listing};
 use control::admin::Stats;
 use control::admin::{
     AdminError, ConnEntry, HealthEntry, InterfaceEntry, NeighbourEntry, Response, RouteEntry,
@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 /// How long an admin change may take to reach every worker.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How long a worker may take to list its conns.
-const CONN_LIST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a worker may take to list its conns or neighbours.
+const LIST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Rate estimator period (IPVS: 2 s).
 const TICK: Duration = Duration::from_secs(2);
@@ -62,7 +62,7 @@ pub struct ControlCore<'a> {
     pub health: Engine,
     /// The workers' exported counters.
     pub exports: &'a [Mutex<Exported>],
-    /// One conn-listing channel per worker.
+    /// One listing channel per worker.
     pub dumps: Vec<crossbeam_channel::Sender<ConnDump>>,
 }
 
@@ -103,30 +103,14 @@ impl DaemonView for View<'_> {
         handler::route_entries(self.base)
     }
 
-    fn neighbours(&self) -> Vec<NeighbourEntry> {
-        // The neighbour tables live in the workers; listing them needs a
-        // request to each worker, which comes with the conn listing.
-        Vec::new()
+    fn neighbours(&self) -> Result<Vec<NeighbourEntry>, AdminError> {
+        // Every worker resolves and learns on its own: merge their tables.
+        let rows = self.ask_workers(Listing::Neighbours, "neighbours")?;
+        Ok(handler::merge_neighbours(rows))
     }
 
     fn conns(&self) -> Result<Vec<ConnEntry>, AdminError> {
-        // Ask every worker first, then collect: the walks run in parallel.
-        let mut replies = Vec::with_capacity(self.dumps.len());
-        for (w, ask) in self.dumps.iter().enumerate() {
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            ask.try_send(tx).map_err(|_| {
-                AdminError::Internal(format!("worker {w} is busy with another conn listing"))
-            })?;
-            replies.push((w, rx));
-        }
-        let mut rows = Vec::new();
-        for (w, rx) in replies {
-            let part = rx.recv_timeout(CONN_LIST_TIMEOUT).map_err(|_| {
-                AdminError::Internal(format!("worker {w} did not list its conns in time"))
-            })?;
-            rows.extend(part);
-        }
-        Ok(rows)
+        self.ask_workers(Listing::Conns, "conns")
     }
 
     fn health(&self) -> Vec<HealthEntry> {
@@ -135,6 +119,36 @@ impl DaemonView for View<'_> {
 
     fn lports_in_use(&self, _lip: std::net::Ipv4Addr) -> u32 {
         0
+    }
+}
+
+impl View<'_> {
+    /// Asks every worker for its rows of a listing (`ask` wraps the reply
+    /// channel), then collects them: the walks run in parallel, each worker
+    /// between two of its bursts.
+    fn ask_workers<T>(
+        &self,
+        ask: impl Fn(crossbeam_channel::Sender<Vec<T>>) -> Listing,
+        what: &str,
+    ) -> Result<Vec<T>, AdminError> {
+        let mut replies = Vec::with_capacity(self.dumps.len());
+        for (w, to) in self.dumps.iter().enumerate() {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            to.try_send(ask(tx)).map_err(|_| {
+                AdminError::Internal(format!(
+                    "worker {w} is busy with another listing; try again"
+                ))
+            })?;
+            replies.push((w, rx));
+        }
+        let mut rows = Vec::new();
+        for (w, rx) in replies {
+            let part = rx.recv_timeout(LIST_TIMEOUT).map_err(|_| {
+                AdminError::Internal(format!("worker {w} did not list its {what} in time"))
+            })?;
+            rows.extend(part);
+        }
+        Ok(rows)
     }
 }
 
@@ -160,6 +174,11 @@ impl ControlCore<'_> {
             for (i, t) in e.dests.iter().enumerate() {
                 if let Ok(slot) = u32::try_from(i) {
                     sample.add_dest(slot, &stats_of(t));
+                }
+            }
+            for (i, &n) in e.templates.iter().enumerate() {
+                if let Ok(slot) = u32::try_from(i) {
+                    sample.add_templates(slot, n);
                 }
             }
         }

@@ -5,20 +5,34 @@
 
 use crate::dpdk::{Burst, Mbuf, Mempool, QueueHandle, Ring, TscClock, MAX_BURST};
 use arrayvec::ArrayVec;
-use control::admin::{ConnEntry, Protocol};
+use control::admin::{ConnEntry, ConnProtocol, NeighbourEntry};
 use control::publish::Subscriber;
 use dataplane::conn::Proto;
 use dataplane::service::ServiceKey;
 use dataplane::worker::{TrafficStats, WorkerConfig};
 use dataplane::Frame;
 use dataplane::{DropReason, PortId, Snapshot, Time, Verdict, Worker};
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A request for a worker's conns (`rvsadm -L -c`): the worker sends its
-/// rows back through the enclosed channel, between two bursts.
-pub type ConnDump = crossbeam_channel::Sender<Vec<ConnEntry>>;
+/// A listing the control core asks a worker for: the worker walks its own
+/// table between two bursts and sends the rows back through the enclosed
+/// channel (tables are single-writer, so the worker is the only one who can
+/// read them).
+#[derive(Debug)]
+pub enum Listing {
+    /// Its conns and templates (`rvsadm -L -c`).
+    Conns(crossbeam_channel::Sender<Vec<ConnEntry>>),
+    /// Its neighbour table (`rvsadm -L --neighbours`).
+    Neighbours(crossbeam_channel::Sender<Vec<NeighbourEntry>>),
+}
+
+/// What travels on a worker's listing channel; the name predates the
+/// neighbour listing and is what the daemon's setup creates the channels
+/// with.
+pub type ConnDump = Listing;
 
 /// How often a worker copies its counters out for the control core.
 const EXPORT_EVERY_NS: u64 = 500_000_000;
@@ -32,6 +46,9 @@ pub struct Exported {
     pub services: Vec<(u32, TrafficStats)>,
     /// Traffic per dest counter slot.
     pub dests: Vec<TrafficStats>,
+    /// Persistence templates per dest counter slot (a gauge, not a
+    /// counter: `-Z` leaves it alone).
+    pub templates: Vec<u32>,
     /// The shell's own counters.
     pub shell: ShellStats,
     /// Conns in this worker's table.
@@ -416,15 +433,24 @@ pub fn run(setup: WorkerSetup<'_>, stop: &AtomicBool) -> WorkerReport {
                 e.services.extend(lp.worker.service_stats());
                 e.dests.clear();
                 e.dests.extend_from_slice(lp.worker.dest_stats());
+                e.templates.clear();
+                e.templates
+                    .extend_from_slice(lp.worker.templates().per_slot());
                 e.shell = lp.shell.clone();
                 e.conns = lp.worker.conns().len();
             }
         }
         lp.flush_tx();
-        // Between bursts: answer a conn listing (admin path: it walks the
-        // table once, so it is asked for, never done on a timer).
-        if let Ok(reply) = dumps.try_recv() {
-            let _ = reply.send(conn_rows(&lp.worker, now));
+        // Between bursts: answer a listing (admin path: it walks a table
+        // once, so it is asked for, never done on a timer).
+        match dumps.try_recv() {
+            Ok(Listing::Conns(reply)) => {
+                let _ = reply.send(conn_rows(&lp.worker, now));
+            }
+            Ok(Listing::Neighbours(reply)) => {
+                let _ = reply.send(neighbour_rows(&lp.worker, now));
+            }
+            Err(_) => {}
         }
         // Between bursts: take the newest configuration, then say so.
         if let Some(next) = updates.poll() {
@@ -481,7 +507,12 @@ fn solicit_dests(worker: &mut Worker, previous: Option<&Snapshot>, now: Time) {
 }
 
 /// This worker's conns as `ipvsadm -L -c` lists them, persistence
-/// templates included (state NONE, client port 0, as IPVS shows them).
+/// templates included the way IPVS makes them (`ip_vs_sched_persist`):
+/// state NONE, client port 0, and
+/// - a service with a port: its protocol, VIP:port, RIP:port;
+/// - a port-0 service: its protocol, VIP:0, RIP:0;
+/// - a firewall-mark service: protocol IP, the mark written as an IPv4
+///   address (mark 7 is 0.0.0.7), port 0, RIP:0.
 fn conn_rows(worker: &Worker, now: Time) -> Vec<ConnEntry> {
     let snapshot = worker.snapshot();
     let templates = worker
@@ -493,37 +524,39 @@ fn conn_rows(worker: &Worker, now: Time) -> Vec<ConnEntry> {
                 .list()
                 .iter()
                 .find(|s| s.id == key.service)?;
-            // Mark services' templates (IPVS keys them by the mark) are not
-            // listed: the listing has no protocol word for them.
-            let ServiceKey::Addr {
-                proto,
-                vaddr,
-                vport,
-            } = svc.key
-            else {
-                return None;
-            };
             let dest = svc.dests.iter().find(|d| d.slot == slot)?;
+            let (protocol, vip, vport) = match svc.key {
+                ServiceKey::Addr {
+                    proto,
+                    vaddr,
+                    vport,
+                } => (
+                    if proto == Proto::Udp {
+                        ConnProtocol::Udp
+                    } else {
+                        ConnProtocol::Tcp
+                    },
+                    vaddr,
+                    vport,
+                ),
+                ServiceKey::Mark(mark) => (ConnProtocol::Ip, Ipv4Addr::from(mark).into(), 0),
+            };
             Some(ConnEntry {
-                protocol: if proto == Proto::Udp {
-                    Protocol::Udp
-                } else {
-                    Protocol::Tcp
-                },
+                protocol,
                 expires: u32::try_from(left.as_secs()).unwrap_or(u32::MAX),
                 state: "NONE".to_owned(),
                 cip: key.cnet.into(),
                 cport: 0,
-                vip: vaddr,
+                vip,
                 vport,
                 rip: dest.addr,
-                rport: dest.port,
+                rport: if vport == 0 { 0 } else { dest.port },
             })
         });
     let conns = worker.conns().iter().filter_map(|(_, c)| {
         let protocol = match c.proto() {
-            Proto::Tcp => Protocol::Tcp,
-            Proto::Udp => Protocol::Udp,
+            Proto::Tcp => ConnProtocol::Tcp,
+            Proto::Udp => ConnProtocol::Udp,
             Proto::Icmp => return None,
         };
         let ((cip, cport), (vip, vport), (rip, rport)) = (c.client(), c.virt(), c.real());
@@ -540,6 +573,26 @@ fn conn_rows(worker: &Worker, now: Time) -> Vec<ConnEntry> {
         })
     });
     conns.chain(templates).collect()
+}
+
+/// This worker's neighbour table as `rvsadm -L --neighbours` rows; the
+/// control core merges the workers' rows.
+fn neighbour_rows(worker: &Worker, now: Time) -> Vec<NeighbourEntry> {
+    let interfaces = &worker.snapshot().interfaces;
+    worker
+        .neigh()
+        .entries()
+        .map(|n| NeighbourEntry {
+            ip: n.ip,
+            mac: n.mac.map(|m| m.0),
+            interface: interfaces
+                .iter()
+                .find(|i| i.port == n.port)
+                .map_or_else(|| format!("port{}", n.port), |i| i.name.clone()),
+            state: n.nud.to_owned(),
+            age_secs: u32::try_from(now.saturating_since(n.updated).as_secs()).unwrap_or(u32::MAX),
+        })
+        .collect()
 }
 
 /// Sends the frames the dataplane itself wants out (ARP requests for next

@@ -7,12 +7,14 @@
 //! added later takes its turn at once. `-Ln` counts ESTABLISHED (and SYN)
 //! conns as ActiveConn and the others (TIME_WAIT after a normal close) as
 //! InActConn; `--stats` Conns is the number of conns scheduled; `-Lnc`
-//! lists each conn with its client, virtual and real addresses.
+//! lists each conn with its client, virtual and real addresses. The rvs
+//! extension `-L --neighbours` lists the real servers rvsd resolved, with
+//! the MACs they really have.
 
 mod common;
 
 use common::e2e::{dest_rows, service_row, Lab, LabConfig};
-use common::topo::{Method, CIPS, RIPS, VIP};
+use common::topo::{Method, CIPS, RIPS, RS_IF, VIP};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -79,6 +81,26 @@ fn dests_change_live_and_listings_count_the_traffic() {
     // Traffic starts right after the last `-a`: a dest's counters count
     // from the moment it is added, not from the next stats tick.
     assert_eq!(thirty(&mut lab, "rr"), (10, 10, 10));
+
+    // The neighbour table after traffic: every RS on the server port, with
+    // the MAC of its interface, in a state that has one.
+    let neigh = lab.admin.ok(&["-L", "--neighbours"]);
+    for rs in &lab.t.rs {
+        let mac = lab.t.mac(&rs.ns, RS_IF);
+        let row: Vec<&str> = neigh
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|w| w.first() == Some(&rs.rip))
+            .unwrap_or_default();
+        assert!(
+            row.len() == 5
+                && row[1] == mac
+                && row[2] == "server"
+                && ["REACHABLE", "STALE", "DELAY", "PROBE"].contains(&row[3]),
+            "-L --neighbours lists {} at {mac}:\n{neigh}",
+            rs.rip
+        );
+    }
 
     // Listings after 30 closed conns. ActiveConn/InActConn come from the
     // shared conn counters, Conns/InPkts/OutPkts from the workers' exports

@@ -7,11 +7,12 @@
 //! the next RS; once a template has expired (its conns gone and `-p`
 //! seconds since its last use) the client is scheduled afresh, and with rr
 //! that is the RS after the last one picked. `-Lnc` lists templates as
-//! conns in state NONE with client port 0.
+//! conns in state NONE with client port 0, and `-Ln --persistent-conn`
+//! counts them per dest (PersistConn: the templates pointing at it).
 
 mod common;
 
-use common::e2e::{Lab, LabConfig};
+use common::e2e::{dest_rows, Lab, LabConfig};
 use common::topo::{Method, Replies, CIPS, RIPS, UDP_PORT, VIP};
 use std::time::{Duration, Instant};
 
@@ -59,6 +60,34 @@ fn persistence_keeps_a_client_on_one_rs_until_its_template_expires() {
     // And A again, still within its 60 s.
     let again = lab.t.http(CIPS[0], VIP, 80, 6);
     assert_eq!(one_rs(&again, 6, "client A again"), rs_a);
+    // One template per client, each counted on its client's RS (the
+    // workers export their counts twice a second: poll briefly).
+    let persist_of = |rs: &str| -> String {
+        let idx: usize = rs.trim_start_matches("rs").parse().unwrap_or(0);
+        let rip = RIPS.get(idx.wrapping_sub(1)).copied().unwrap_or("?");
+        format!("{rip}:80")
+    };
+    let (want_a, want_b) = (persist_of(&rs_a), persist_of(&rs_b));
+    let (ok, pc) = lab.admin.wait_until(
+        &["-Ln", "--persistent-conn"],
+        Duration::from_secs(5),
+        |out| {
+            let rows = dest_rows(out, &format!("TCP  {VIP}:80"));
+            rows.len() == 3
+                && rows.iter().all(|r| {
+                    let want = if r[0] == want_a || r[0] == want_b {
+                        "1"
+                    } else {
+                        "0"
+                    };
+                    r.len() == 5 && r[2] == want
+                })
+        },
+    );
+    assert!(
+        ok,
+        "PersistConn 1 on {want_a} (client A) and {want_b} (client B), 0 elsewhere:\n{pc}"
+    );
 
     // UDP with -p 2: 8 datagrams, each from a new port, one RS.
     let u = lab.t.udp(CIPS[0], VIP, UDP_PORT, 8);

@@ -56,6 +56,19 @@ pub fn addrport(
     numeric: bool,
     resolver: &dyn Resolver,
 ) -> String {
+    addrport_of(addr, port, Some(proto), numeric, resolver)
+}
+
+/// [`addrport`] for a row that may have no transport protocol (`-L -c`'s
+/// IP rows): ipvsadm finds no service name for protocol 0, so the port
+/// stays a number while the host is still named.
+fn addrport_of(
+    addr: IpAddr,
+    port: u16,
+    proto: Option<Protocol>,
+    numeric: bool,
+    resolver: &dyn Resolver,
+) -> String {
     let host = if numeric {
         addr.to_string()
     } else {
@@ -63,12 +76,11 @@ pub fn addrport(
             .addr_to_host(addr)
             .unwrap_or_else(|| addr.to_string())
     };
-    let port = if numeric {
-        port.to_string()
-    } else {
-        resolver
+    let port = match proto {
+        Some(proto) if !numeric => resolver
             .port_to_service(port, proto)
-            .unwrap_or_else(|| port.to_string())
+            .unwrap_or_else(|| port.to_string()),
+        _ => port.to_string(),
     };
     if addr.is_ipv6() {
         format!("[{host}]:{port}")
@@ -444,7 +456,8 @@ pub fn conns(conns: &[ConnEntry], f: &Format, resolver: &dyn Resolver) -> String
         );
     }
     for c in conns {
-        let name = |a, p| addrport(a, p, c.protocol, f.numeric, resolver);
+        // IP rows (mark templates) have no transport to name ports by.
+        let name = |a, p| addrport_of(a, p, c.protocol.transport(), f.numeric, resolver);
         let expire = format!("{:02}:{:02}", c.expires / 60, c.expires % 60);
         let _ = writeln!(
             out,
@@ -509,11 +522,12 @@ pub fn routes(list: &[RouteEntry]) -> String {
     out
 }
 
-/// `-L --neighbours` (rvs).
+/// `-L --neighbours` (rvs): one row per neighbour; Age is the seconds since
+/// a reply last confirmed it or ARP news last changed it.
 pub fn neighbours(list: &[NeighbourEntry]) -> String {
     let mut out = format!(
-        "{:<15} {:<17} {:<16} {}\n",
-        "Address", "HWaddress", "Interface", "State"
+        "{:<15} {:<17} {:<16} {:<10} {}\n",
+        "Address", "HWaddress", "Interface", "State", "Age"
     );
     for n in list {
         let mac = n
@@ -521,11 +535,12 @@ pub fn neighbours(list: &[NeighbourEntry]) -> String {
             .map_or_else(|| "(incomplete)".to_owned(), |m| MacAddr(m).to_string());
         let _ = writeln!(
             out,
-            "{:<15} {:<17} {:<16} {}",
+            "{:<15} {:<17} {:<16} {:<10} {}",
             n.ip.to_string(),
             mac,
             n.interface,
-            n.state
+            n.state,
+            n.age_secs
         );
     }
     out

@@ -97,7 +97,7 @@ virtual-service:
         "rvs extensions (the appliance; LVS has no word for these):
   {p} -L --interfaces       list the appliance's interfaces (DPDK ports)
   {p} -L --routes           list the appliance's routing table
-  {p} -L --neighbours       list the neighbour (ARP) cache
+  {p} -L --neighbours       list the neighbour (ARP) cache, all workers merged
   {p} -L --laddrs [-n]      list FullNAT local addresses by service
   {p} -L --health [-n]      list dest health-check status
   {p} --import-keepalived FILE

@@ -909,7 +909,7 @@ fn rate_thresholds_persistent_conn_tun_info_listings() {
 fn conn_listing_matches_ipvsadm() {
     let conns = vec![
         ConnEntry {
-            protocol: Protocol::Tcp,
+            protocol: ConnProtocol::Tcp,
             expires: 899,
             state: "ESTABLISHED".into(),
             cip: v4(192, 0, 2, 10),
@@ -920,7 +920,7 @@ fn conn_listing_matches_ipvsadm() {
             rport: 8080,
         },
         ConnEntry {
-            protocol: Protocol::Udp,
+            protocol: ConnProtocol::Udp,
             expires: 6005,
             state: "UDP".into(),
             cip: v4(192, 0, 2, 11),
@@ -944,6 +944,42 @@ fn conn_listing_matches_ipvsadm() {
     ));
     let named = format::conns(&conns[..1], &Format::default(), &db());
     assert!(named.contains(" www:http "), "{named}");
+}
+
+#[test]
+fn template_rows_match_ipvsadm() {
+    // The templates IPVS makes for a port service, a port-0 service and a
+    // firewall-mark service (mark 7), as /proc/net/ip_vs_conn gives them to
+    // ipvsadm: state NONE, client port 0; IP and the mark as an address for
+    // the mark service.
+    let template = |protocol, vip, vport, rport| ConnEntry {
+        protocol,
+        expires: 359,
+        state: "NONE".into(),
+        cip: v4(192, 0, 2, 10),
+        cport: 0,
+        vip,
+        vport,
+        rip: v4(10, 0, 0, 2),
+        rport,
+    };
+    let rows = [
+        template(ConnProtocol::Tcp, v4(10, 0, 0, 1), 80, 8080),
+        template(ConnProtocol::Tcp, v4(10, 0, 0, 1), 0, 0),
+        template(ConnProtocol::Ip, v4(0, 0, 0, 7), 0, 0),
+    ];
+    assert_eq!(
+        format::conns(&rows, &numeric(), &db()),
+        "IPVS connection entries\npro expire state       source             virtual            destination\n\
+         TCP 05:59  NONE        192.0.2.10:0       10.0.0.1:80        10.0.0.2:8080\n\
+         TCP 05:59  NONE        192.0.2.10:0       10.0.0.1:0         10.0.0.2:0\n\
+         IP  05:59  NONE        192.0.2.10:0       0.0.0.7:0          10.0.0.2:0\n"
+    );
+    // Without -n the hosts are named, but an IP row's ports are not (no
+    // protocol to look them up under).
+    let ip80 = template(ConnProtocol::Ip, v4(10, 0, 0, 1), 80, 80);
+    let named = format::conns(&[ip80], &Format::default(), &db());
+    assert!(named.contains(" www:80 "), "{named}");
 }
 
 #[test]
@@ -1029,8 +1065,21 @@ fn extension_listings() {
         mac: None,
         interface: "wan0".into(),
         state: "INCOMPLETE".into(),
+        age_secs: 3,
     }]);
-    assert!(out.ends_with("10.0.0.254      (incomplete)      wan0             INCOMPLETE\n"));
+    assert!(out.starts_with("Address         HWaddress         Interface        State      Age\n"));
+    assert!(out.ends_with("10.0.0.254      (incomplete)      wan0             INCOMPLETE 3\n"));
+    let out = format::neighbours(&[NeighbourEntry {
+        ip: Ipv4Addr::new(10, 0, 0, 11),
+        mac: Some([0x52, 0x54, 0, 0, 0, 0x0b]),
+        interface: "server".into(),
+        state: "REACHABLE".into(),
+        age_secs: 12,
+    }]);
+    assert!(
+        out.ends_with("10.0.0.11       52:54:00:00:00:0b server           REACHABLE  12\n"),
+        "{out}"
+    );
     let out = format::local_addrs(
         &[LocalAddrEntry {
             service: tcp(v4(10, 0, 0, 1), 80),

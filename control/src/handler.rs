@@ -13,6 +13,9 @@ use crate::admin::{
 };
 use crate::state::{BaseParts, Change, ServiceEntry, State};
 use crate::stats::StatsTable;
+use std::cmp::Reverse;
+use std::collections::btree_map::{BTreeMap, Entry};
+use std::net::Ipv4Addr;
 
 /// What the daemon answers for listings the control core cannot make alone.
 pub trait DaemonView {
@@ -22,14 +25,15 @@ pub trait DaemonView {
     fn interfaces(&self) -> Vec<InterfaceEntry>;
     /// The routing table.
     fn routes(&self) -> Vec<RouteEntry>;
-    /// The neighbour cache.
-    fn neighbours(&self) -> Vec<NeighbourEntry>;
+    /// The neighbour cache, one row per neighbour (see
+    /// [`merge_neighbours`] for rows from several workers).
+    fn neighbours(&self) -> Result<Vec<NeighbourEntry>, AdminError>;
     /// The conns of every worker (`-L -c`).
     fn conns(&self) -> Result<Vec<ConnEntry>, AdminError>;
     /// Dest health.
     fn health(&self) -> Vec<HealthEntry>;
     /// FullNAT local ports in use from `lip` (all workers).
-    fn lports_in_use(&self, lip: std::net::Ipv4Addr) -> u32;
+    fn lports_in_use(&self, lip: Ipv4Addr) -> u32;
 }
 
 /// The result of one request.
@@ -111,7 +115,10 @@ pub fn handle(
         },
         Request::ListInterfaces => Response::Interfaces(view.interfaces()),
         Request::ListRoutes => Response::Routes(view.routes()),
-        Request::ListNeighbours => Response::Neighbours(view.neighbours()),
+        Request::ListNeighbours => match view.neighbours() {
+            Ok(n) => Response::Neighbours(n),
+            Err(e) => Response::Error(e),
+        },
         Request::ListLocalAddrs => Response::LocalAddrs(local_addrs(state, view)),
         Request::HealthStatus => Response::Health(view.health()),
         // Changes were handled above.
@@ -142,14 +149,35 @@ fn listed(state: &State, stats: &StatsTable, s: &ServiceEntry) -> Service {
                     spec: d.spec,
                     active_conns: active,
                     inact_conns: inactive,
-                    // Templates are not counted per dest yet.
-                    persist_conns: 0,
+                    persist_conns: stats.persist_conns(d.slot),
                     stats: st,
                     rates: rt,
                 }
             })
             .collect(),
     }
+}
+
+/// One row per neighbour from the workers' rows (every worker keeps its own
+/// table, so one neighbour may come from several): the row that knows a MAC
+/// wins over one still resolving, then the freshest (smallest age). Sorted
+/// by interface, then address.
+pub fn merge_neighbours(rows: impl IntoIterator<Item = NeighbourEntry>) -> Vec<NeighbourEntry> {
+    let rank = |n: &NeighbourEntry| (n.mac.is_some(), Reverse(n.age_secs));
+    let mut best: BTreeMap<(String, Ipv4Addr), NeighbourEntry> = BTreeMap::new();
+    for row in rows {
+        match best.entry((row.interface.clone(), row.ip)) {
+            Entry::Vacant(v) => {
+                v.insert(row);
+            }
+            Entry::Occupied(mut o) => {
+                if rank(&row) > rank(o.get()) {
+                    o.insert(row);
+                }
+            }
+        }
+    }
+    best.into_values().collect()
 }
 
 /// The FullNAT local addresses, each against every service with a FullNAT

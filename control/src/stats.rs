@@ -9,6 +9,10 @@
 //! goes into an EWMA with weight 2^-2; reading rounds the scaled value back.
 //! `-Z` makes the current counters the new zero point and resets the rates
 //! (`ip_vs_zero_stats`, `ip_vs_zero_estimator`).
+//!
+//! Beside the counters the sample carries one gauge per dest slot, the
+//! persistence templates pointing at the dest (PersistConn); the table keeps
+//! the latest sum as it is, since `-Z` does not touch it in IPVS either.
 
 use crate::admin::{Rates, Stats};
 use crate::state::State;
@@ -25,6 +29,8 @@ pub struct CounterSample {
     pub services: HashMap<u32, Stats>,
     /// By dest slot.
     pub dests: HashMap<u32, Stats>,
+    /// Persistence templates by dest slot (a gauge).
+    pub templates: HashMap<u32, u32>,
 }
 
 impl CounterSample {
@@ -36,6 +42,14 @@ impl CounterSample {
     /// Adds one worker's counters of dest slot `slot`.
     pub fn add_dest(&mut self, slot: u32, c: &Stats) {
         add(self.dests.entry(slot).or_default(), c);
+    }
+
+    /// Adds one worker's persistence templates pointing at dest slot `slot`.
+    pub fn add_templates(&mut self, slot: u32, n: u32) {
+        if n > 0 {
+            let t = self.templates.entry(slot).or_default();
+            *t = t.saturating_add(n);
+        }
     }
 }
 
@@ -153,6 +167,8 @@ impl Entry {
 pub struct StatsTable {
     services: HashMap<u32, Entry>,
     dests: HashMap<u32, Entry>,
+    /// Templates per dest slot, from the latest sample.
+    templates: HashMap<u32, u32>,
 }
 
 impl StatsTable {
@@ -174,6 +190,7 @@ impl StatsTable {
     }
 
     fn merge(&mut self, sample: &CounterSample, state: &State, step: bool) {
+        self.templates.clone_from(&sample.templates);
         // Entries of services and dests that are gone are dropped; a slot
         // handed to a new dest (new epoch) starts over from the counters it
         // had when last seen under its old dest, so that what the new dest
@@ -207,6 +224,12 @@ impl StatsTable {
                 e.est.step(now);
             }
         }
+    }
+
+    /// Persistence templates pointing at the dest in `slot`, all workers
+    /// together, as of the latest sample.
+    pub fn persist_conns(&self, slot: u32) -> u32 {
+        self.templates.get(&slot).copied().unwrap_or(0)
     }
 
     /// `-Z` of one service: its counters and those of its dests.

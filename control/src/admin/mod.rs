@@ -17,9 +17,10 @@ pub use message::{
     AdminError, Request, RequestEnvelope, Response, ResponseEnvelope, PROTOCOL_VERSION,
 };
 pub use model::{
-    ConnEntry, Dest, DestSpec, FwdMethod, HealthEntry, HealthState, InterfaceEntry, LocalAddrEntry,
-    NeighbourEntry, PersistMask, Protocol, Rates, RouteEntry, SchedFlags, Service, ServiceKey,
-    ServiceSpec, Stats, Timeouts, DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER, MAX_TIMEOUT,
+    ConnEntry, ConnProtocol, Dest, DestSpec, FwdMethod, HealthEntry, HealthState, InterfaceEntry,
+    LocalAddrEntry, NeighbourEntry, PersistMask, Protocol, Rates, RouteEntry, SchedFlags, Service,
+    ServiceKey, ServiceSpec, Stats, Timeouts, DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHEDULER,
+    MAX_TIMEOUT,
 };
 
 #[cfg(test)]

@@ -330,11 +330,55 @@ pub struct Service {
     pub dests: Vec<Dest>,
 }
 
-/// One row of `-L -c`: a tracked flow.
+/// The protocol word of a `-L -c` row: the conn's transport, or IP for the
+/// persistence template of a firewall-mark service (IPVS keys those with
+/// `IPPROTO_IP`, since one mark may cover several protocols, and the
+/// kernel's conn listing names that protocol "IP").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ConnProtocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// Any protocol (firewall-mark templates).
+    Ip,
+}
+
+impl ConnProtocol {
+    /// The word ipvsadm prints ("TCP", "UDP", "IP").
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnProtocol::Tcp => "TCP",
+            ConnProtocol::Udp => "UDP",
+            ConnProtocol::Ip => "IP",
+        }
+    }
+
+    /// The transport, for port names; `None` for IP.
+    pub fn transport(self) -> Option<Protocol> {
+        match self {
+            ConnProtocol::Tcp => Some(Protocol::Tcp),
+            ConnProtocol::Udp => Some(Protocol::Udp),
+            ConnProtocol::Ip => None,
+        }
+    }
+}
+
+impl From<Protocol> for ConnProtocol {
+    fn from(p: Protocol) -> Self {
+        match p {
+            Protocol::Tcp => ConnProtocol::Tcp,
+            Protocol::Udp => ConnProtocol::Udp,
+        }
+    }
+}
+
+/// One row of `-L -c`: a tracked flow, or a persistence template (state
+/// NONE, client port 0).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnEntry {
-    /// TCP or UDP.
-    pub protocol: Protocol,
+    /// TCP, UDP, or IP for a firewall-mark template.
+    pub protocol: ConnProtocol,
     /// Seconds until the conn expires.
     pub expires: u32,
     /// State name as IPVS prints it ("ESTABLISHED", "FIN_WAIT", "UDP", ...).
@@ -410,8 +454,13 @@ pub struct NeighbourEntry {
     pub mac: Option<[u8; 6]>,
     /// Interface name.
     pub interface: String,
-    /// State name ("REACHABLE", "INCOMPLETE", "STALE", ...).
+    /// State name, in Linux's words ("REACHABLE", "INCOMPLETE", "STALE",
+    /// "DELAY", "PROBE", "FAILED").
     pub state: String,
+    /// Seconds since a reply last confirmed it or ARP news last changed it
+    /// (while INCOMPLETE: since its resolution began).
+    #[serde(default)]
+    pub age_secs: u32,
 }
 
 /// A FullNAT local address (LIP) and the service using it.

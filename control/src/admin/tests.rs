@@ -122,17 +122,30 @@ fn all_responses() -> Vec<Response> {
                 }],
             }],
         },
-        Response::Conns(vec![ConnEntry {
-            protocol: Protocol::Udp,
-            expires: 299,
-            state: "UDP".into(),
-            cip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-            cport: 40000,
-            vip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-            vport: 53,
-            rip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-            rport: 53,
-        }]),
+        Response::Conns(vec![
+            ConnEntry {
+                protocol: ConnProtocol::Udp,
+                expires: 299,
+                state: "UDP".into(),
+                cip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+                cport: 40000,
+                vip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                vport: 53,
+                rip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                rport: 53,
+            },
+            ConnEntry {
+                protocol: ConnProtocol::Ip,
+                expires: 359,
+                state: "NONE".into(),
+                cip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+                cport: 0,
+                vip: IpAddr::V4(Ipv4Addr::new(0, 0, 0, 7)),
+                vport: 0,
+                rip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                rport: 0,
+            },
+        ]),
         Response::Timeouts(Timeouts {
             tcp: 900,
             tcp_fin: 120,
@@ -160,6 +173,7 @@ fn all_responses() -> Vec<Response> {
             mac: None,
             interface: "wan0".into(),
             state: "INCOMPLETE".into(),
+            age_secs: 2,
         }]),
         Response::LocalAddrs(vec![LocalAddrEntry {
             service: tcp80(),
@@ -368,4 +382,19 @@ proptest! {
             prop_assert_eq!(back.request, req);
         }
     }
+}
+
+#[test]
+fn a_neighbour_row_from_before_the_age_column_still_reads() {
+    let row = NeighbourEntry {
+        ip: Ipv4Addr::new(10, 0, 0, 254),
+        mac: Some([2, 0, 0, 0, 0, 9]),
+        interface: "wan0".into(),
+        state: "STALE".into(),
+        age_secs: 7,
+    };
+    let text = ron::to_string(&row).unwrap();
+    assert!(text.contains(",age_secs:7"), "{text}");
+    let old: NeighbourEntry = ron::from_str(&text.replace(",age_secs:7", "")).unwrap();
+    assert_eq!(old, NeighbourEntry { age_secs: 0, ..row });
 }

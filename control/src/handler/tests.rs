@@ -21,8 +21,11 @@ impl DaemonView for View {
     fn routes(&self) -> Vec<RouteEntry> {
         Vec::new()
     }
-    fn neighbours(&self) -> Vec<NeighbourEntry> {
-        Vec::new()
+    fn neighbours(&self) -> Result<Vec<NeighbourEntry>, AdminError> {
+        // Two workers' tables, as the daemon merges them.
+        Ok(merge_neighbours(
+            two_workers_neighbours().into_iter().flatten(),
+        ))
     }
     fn conns(&self) -> Result<Vec<ConnEntry>, AdminError> {
         Err(AdminError::Internal("workers busy".into()))
@@ -166,6 +169,10 @@ fn listing_has_everything_ipvsadm_save_and_list_print() {
     };
     sample.add_service(id, &c);
     sample.add_dest(slot, &c);
+    // Templates from two workers: 2 and 3 point at the dest.
+    sample.add_templates(slot, 2);
+    sample.add_templates(slot, 3);
+    sample.add_templates(slot + 1, 0);
     stats.record(&sample, &st);
     let Response::Services {
         conn_table_size,
@@ -185,6 +192,7 @@ fn listing_has_everything_ipvsadm_save_and_list_print() {
     assert_eq!(d.spec.fwd, FwdMethod::Route);
     assert_eq!(d.spec.weight, 2);
     assert_eq!((d.active_conns, d.inact_conns), (1, 1));
+    assert_eq!(d.persist_conns, 5);
     assert_eq!(d.stats, c);
     // -Z of the service zeroes it and its dests.
     let h = run(
@@ -214,6 +222,69 @@ fn listing_has_everything_ipvsadm_save_and_list_print() {
     };
     assert_eq!(services[0].stats, Stats::default());
     assert_eq!(services[0].dests[0].stats, Stats::default());
+    // PersistConn is a gauge: -Z leaves it, the next sample replaces it.
+    assert_eq!(services[0].dests[0].persist_conns, 5);
+    let mut later = CounterSample::default();
+    later.add_templates(slot, 1);
+    stats.record(&later, &st);
+    let Response::Services { services, .. } =
+        run(&mut st, &mut stats, Request::ListServices { service: None }).response
+    else {
+        panic!("not a service list");
+    };
+    assert_eq!(services[0].dests[0].persist_conns, 1);
+}
+
+fn neigh(ip: [u8; 4], mac: Option<u8>, interface: &str, state: &str, age: u32) -> NeighbourEntry {
+    NeighbourEntry {
+        ip: Ipv4Addr::from(ip),
+        mac: mac.map(|m| [0x52, 0x54, 0, 0, 0, m]),
+        interface: interface.into(),
+        state: state.into(),
+        age_secs: age,
+    }
+}
+
+fn two_workers_neighbours() -> [Vec<NeighbourEntry>; 2] {
+    [
+        vec![
+            neigh([10, 0, 0, 12], Some(12), "server", "STALE", 40),
+            neigh([10, 0, 0, 11], Some(11), "server", "REACHABLE", 3),
+            neigh([10, 0, 0, 13], None, "server", "INCOMPLETE", 0),
+            neigh([198, 18, 0, 2], Some(2), "client", "STALE", 9),
+        ],
+        vec![
+            neigh([10, 0, 0, 12], Some(12), "server", "REACHABLE", 1),
+            neigh([10, 0, 0, 11], Some(11), "server", "STALE", 35),
+            neigh([10, 0, 0, 13], Some(13), "server", "REACHABLE", 20),
+        ],
+    ]
+}
+
+#[test]
+fn neighbours_of_all_workers_merge_to_one_row_each() {
+    let mut st = State::new(Limits {
+        workers: 2,
+        max_dests: 8,
+    });
+    let mut stats = StatsTable::new();
+    // Per neighbour: the row with a MAC over one still resolving, then the
+    // freshest; sorted by interface and address.
+    assert_eq!(
+        run(&mut st, &mut stats, Request::ListNeighbours).response,
+        Response::Neighbours(vec![
+            neigh([198, 18, 0, 2], Some(2), "client", "STALE", 9),
+            neigh([10, 0, 0, 11], Some(11), "server", "REACHABLE", 3),
+            neigh([10, 0, 0, 12], Some(12), "server", "REACHABLE", 1),
+            neigh([10, 0, 0, 13], Some(13), "server", "REACHABLE", 20),
+        ])
+    );
+    // The same address on two interfaces is two neighbours.
+    let rows = merge_neighbours([
+        neigh([10, 0, 0, 1], Some(1), "a", "STALE", 5),
+        neigh([10, 0, 0, 1], Some(2), "b", "STALE", 5),
+    ]);
+    assert_eq!(rows.len(), 2);
 }
 
 #[test]
