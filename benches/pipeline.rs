@@ -8,7 +8,8 @@
 //!   receives them.
 //! - `established_single/<method>/<conns>`: the same, one frame at a time
 //!   through `Worker::process`.
-//! - `new_conn/<method>`: SYN -> schedule -> insert -> rewrite.
+//! - `new_conn/<method>`: SYN -> schedule -> insert -> rewrite (rr;
+//!   `nat_wlc` with wlc).
 //!
 //! `RVS_BENCH_ONLY=<group>/<method>/<conns>` builds only that benchmark's
 //! table (setting up 1M-conn tables dominates a profile otherwise).
@@ -19,6 +20,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dataplane::conn::{Fwd, Proto};
 use dataplane::frame::Frame;
+use dataplane::sched::SchedKind;
 use dataplane::sim::lab::{self, Svc};
 use dataplane::sim::packet;
 use dataplane::stack::neigh::Learn;
@@ -61,7 +63,13 @@ fn ack(i: u32) -> Vec<u8> {
 const LIPS: u8 = 16;
 
 fn worker(fwd: Fwd, capacity: u32) -> Worker {
-    let mut snap = lab::snapshot(&[Svc::new(Proto::Tcp, 80, fwd, 8080, 4)], 1);
+    worker_with(fwd, SchedKind::Rr, capacity)
+}
+
+fn worker_with(fwd: Fwd, sched: SchedKind, capacity: u32) -> Worker {
+    let mut svc = Svc::new(Proto::Tcp, 80, fwd, 8080, 4);
+    svc.sched = sched;
+    let mut snap = lab::snapshot(&[svc], 1);
     if fwd == Fwd::FullNat {
         snap.laddrs = (0..LIPS)
             .map(|k| Ipv4Addr::new(10, 0, 0, 200 + k))
@@ -227,10 +235,13 @@ fn new_conn(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(3));
-    for (name, fwd) in [
-        ("nat", Fwd::Nat),
-        ("fullnat", Fwd::FullNat),
-        ("dr", Fwd::Dr),
+    // `nat_wlc`: the same with ipvsadm's default scheduler, which picks
+    // from the worker's pick tree and updates it on every bind.
+    for (name, fwd, sched) in [
+        ("nat", Fwd::Nat, SchedKind::Rr),
+        ("nat_wlc", Fwd::Nat, SchedKind::Wlc),
+        ("fullnat", Fwd::FullNat, SchedKind::Rr),
+        ("dr", Fwd::Dr, SchedKind::Rr),
     ] {
         let frames: Vec<Vec<u8>> = (0..200_000u32).map(syn).collect();
         g.bench_function(name, |b| {
@@ -239,7 +250,7 @@ fn new_conn(c: &mut Criterion) {
                 let mut left = iters;
                 while left > 0 {
                     let batch = left.min(200_000);
-                    let mut w = worker(fwd, 200_000 + 1024);
+                    let mut w = worker_with(fwd, sched, 200_000 + 1024);
                     let mut buf = [0u8; 256];
                     let start = Instant::now();
                     for f in frames.iter().take(usize::try_from(batch).unwrap_or(0)) {
