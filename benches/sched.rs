@@ -125,7 +125,7 @@ fn bench_tree(
     let n = views.len();
     let weights: Vec<u32> = views.iter().map(|d| d.weight).collect();
     let mut tree = PickTree::new(order, &weights);
-    tree.reload(Time::ZERO, |i| {
+    tree.reload(Time::ZERO, None, |i| {
         let d = views[i];
         (pack_conns(d.active, d.inactive), d.overloaded)
     });

@@ -61,7 +61,7 @@ use crate::persist::{TemplateKey, Templates};
 use crate::sched::counts::{ConnClass, CountedDests};
 use crate::sched::daddr_table::CHECK_EXPIRE_INTERVAL;
 use crate::sched::overload::Thresholds;
-use crate::sched::tree::{Order, PickTree};
+use crate::sched::tree::{reload_interval, Order, PickTree};
 use crate::sched::{SchedKey, Scheduler};
 use crate::snapshot::{Interface, Snapshot};
 use crate::stack;
@@ -1035,8 +1035,10 @@ impl<H> Engine<H> {
                 } = st;
                 let tree = tree.as_mut().ok_or(no_dest)?;
                 if tree.reload_due(now) {
-                    // Other workers' conns since the last reload.
-                    tree.reload(now, |i| {
+                    // Other workers' conns since the last reload (with one
+                    // worker, only the first load after an install).
+                    let every = (counts.workers() > 1).then(|| reload_interval(tree.len()));
+                    tree.reload(now, every, |i| {
                         let slot = svc.slots.get(i).copied().unwrap_or(usize::MAX);
                         let o = overloaded.get(i).copied().unwrap_or(true);
                         (counts.load_packed(slot), o)

@@ -1,7 +1,7 @@
 //! Two workers scheduling one wlc (or lc) service through the real worker
 //! path: every new conn is picked from the worker's pick tree, which holds
 //! the worker's own binds at once and the other worker's at its reloads
-//! (`sched::tree::RELOAD_INTERVAL` apart). The service-wide spread must stay
+//! (`sched::tree::reload_interval`: 100 µs for this service). The service-wide spread must stay
 //! close to one kernel scheduler's, whatever the pace of new conns: with the
 //! clock frozen (no reload after the first pick, each worker balancing its
 //! own conns against a stale view of the other's), at 10 µs per conn (about
@@ -133,4 +133,115 @@ fn a_worker_sees_the_conns_another_worker_bound() {
         })
         .collect();
     assert_eq!(per_dest, [100; 4]);
+}
+
+#[test]
+fn one_worker_picks_as_the_walk_over_the_shared_counts() {
+    // One worker: its tree must follow every bind, class change and unbind
+    // its traffic makes, so each new conn goes exactly where the kernel-style
+    // walk over the shared counters sends it. Random handshakes, closes,
+    // resets and clock jumps (expiries) between new conns.
+    use dataplane::sched::counts::CountedDests;
+    use dataplane::sched::twos::XorShift64;
+    use dataplane::sched::{SchedConfig, SchedKey, SchedSeed, Scheduler};
+    use dataplane::service::Service;
+    use dataplane::Time;
+    use std::net::IpAddr;
+
+    for kind in [
+        SchedKind::Wlc,
+        SchedKind::Lc,
+        SchedKind::Sed,
+        SchedKind::Nq,
+        SchedKind::Ovf,
+    ] {
+        let mut svc = Svc::new(Proto::Tcp, 80, Fwd::Nat, 8080, 4);
+        svc.sched = kind;
+        let dests = lab::dests(0, &svc, &WEIGHTS);
+        let weights: Vec<u32> = dests.iter().map(|d| d.weight).collect();
+        let slots: Vec<usize> = dests.iter().map(|d| d.slot as usize).collect();
+        let specs = Service::dest_specs(&dests, |d| d.weight);
+        let mut walk = Scheduler::new(
+            Arc::new(SchedSeed::new(SchedConfig::new(kind), &specs).unwrap()),
+            0,
+        );
+        let snap = lab::snapshot_with(vec![lab::service(0, &svc, dests)], 1, 1);
+        let counts = Arc::clone(&snap.counts);
+        let mut sim = lab::sim(snap, 1, 4096);
+        let mut rng = XorShift64::new(u64::from(kind as u8) + 1);
+        let mut open: Vec<u32> = Vec::new();
+        let mut next = 0u32;
+        let mut picks = 0;
+        for _ in 0..800 {
+            let from = |i: u32, flags: u8| {
+                packet::tcp(
+                    lab::ROUTER_MAC,
+                    lab::EXT_MAC,
+                    (lab::client(i), 40_000),
+                    (lab::VIP, 80),
+                    flags,
+                    b"",
+                )
+            };
+            match rng.below(20) {
+                0..=7 => {
+                    let view = CountedDests {
+                        weights: &weights,
+                        overloaded: &[false; 4],
+                        slots: &slots,
+                        counts: &counts,
+                    };
+                    let a = IpAddr::V4(lab::client(next));
+                    let key = SchedKey {
+                        caddr: a,
+                        cport: 40_000,
+                        daddr: IpAddr::V4(lab::VIP),
+                        dport: 80,
+                    };
+                    let want = walk.pick(&view, &key, Time::ZERO);
+                    // The dest whose conn count the SYN raised (the frame
+                    // itself may wait for ARP after a clock jump).
+                    let totals = || -> Vec<u32> {
+                        slots
+                            .iter()
+                            .map(|&s| {
+                                let (a, n) = counts.load(s);
+                                a + n
+                            })
+                            .collect()
+                    };
+                    let before = totals();
+                    let d = sim.send(lab::EXT, &from(next, Flags::SYN));
+                    let after = totals();
+                    let raised: Vec<usize> = (0..4).filter(|&j| after[j] != before[j]).collect();
+                    assert!(raised.len() <= 1, "{before:?} -> {after:?}");
+                    let got = raised.first().copied();
+                    if let Some(j) = got {
+                        assert_eq!(after[j], before[j] + 1);
+                    }
+                    assert_eq!(got, want, "{kind:?}, conn {next}: {:?}", d.verdict);
+                    if got.is_some() {
+                        open.push(next);
+                        picks += 1;
+                    }
+                    next += 1;
+                }
+                8..=12 if !open.is_empty() => {
+                    let i = open[usize::try_from(rng.below(open.len() as u64)).unwrap()];
+                    sim.send(lab::EXT, &from(i, Flags::ACK));
+                }
+                13..=15 if !open.is_empty() => {
+                    let k = usize::try_from(rng.below(open.len() as u64)).unwrap();
+                    let flags = if rng.below(2) == 0 {
+                        Flags::FIN | Flags::ACK
+                    } else {
+                        Flags::RST
+                    };
+                    sim.send(lab::EXT, &from(open.swap_remove(k), flags));
+                }
+                _ => sim.advance(Duration::from_secs(rng.below(200))),
+            }
+        }
+        assert!(picks > 100, "{kind:?}: {picks} new conns");
+    }
 }

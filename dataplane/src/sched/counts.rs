@@ -27,10 +27,10 @@
 //!
 //! How a worker's picks read them: lc, wlc, sed, nq, fo, ovf and twos
 //! services pick from the worker's [`super::tree::PickTree`], which copies
-//! the sums at most [`super::tree::RELOAD_INTERVAL`] apart and applies the
-//! worker's own binds, unbinds and class changes as it makes them. So a
-//! worker's own conns count at once and other workers' with at most that
-//! delay; with one worker the tree is exact. lblc and lblcr walk
+//! the sums at most [`super::tree::reload_interval`] apart (100 µs up to
+//! 100 dests) and applies the worker's own binds, unbinds and class changes
+//! as it makes them. So a worker's own conns count at once and other
+//! workers' with at most that delay; with one worker the tree is exact. lblc and lblcr walk
 //! [`CountedDests`] (only when their bucket's dest is unusable).
 //! `dataplane/tests/sim_sched_workers.rs` shows the spread with two workers.
 //!
