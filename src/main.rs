@@ -20,8 +20,9 @@ use dataplane::snapshot::Interface;
 use dataplane::stack::route::Route;
 use dataplane::worker::WorkerConfig;
 use rvs::daemon::ControlCore;
-use rvs::dpdk::{self, Eal, Mempool, Port, TscClock};
+use rvs::dpdk::{self, Eal, Mempool, Port, PortOptions, TscClock};
 use rvs::worker::{self, Exported, WorkerSetup};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -101,6 +102,40 @@ fn configure_twin(name: &str, cidrs: &[dataplane::addr::Ipv4Cidr]) -> Result<()>
         ip(&["addr", "replace", &c.to_string(), "dev", name])?;
     }
     ip(&["link", "set", name, "up"])
+}
+
+/// NIC steering of FullNAT replies (DESIGN.md, "Reply ownership"): on every
+/// data port (LIPs belong to no one interface), rte_flow rules send a reply
+/// to LIP:lport straight to the queue of the worker that owns the lport. A
+/// port that refuses them, or a worker count that is not a power of two,
+/// leaves the replies to the software redirect rings, which is logged once
+/// per interface. Installed at start only: LIPs a SIGHUP reload adds are
+/// not steered, and rules of removed LIPs stay until exit; both are harmless
+/// (any worker that receives a reply it does not own redirects it) and
+/// cost only the redirect hop.
+fn steer_fullnat_replies(ports: &mut [Port], names: &[String], lips: &[Ipv4Addr], workers: u16) {
+    if lips.is_empty() || workers <= 1 {
+        return;
+    }
+    let plan = dataplane::fwd::fullnat_steering_plan(lips, workers);
+    for (port, name) in ports.iter_mut().zip(names) {
+        if plan.is_empty() {
+            tracing::info!(
+                "interface {name}: no rte_flow steering ({workers} workers is not a power of \
+                 two), FullNAT replies go through the redirect rings"
+            );
+            continue;
+        }
+        match port.steer(&plan) {
+            Ok(n) => tracing::info!(
+                "interface {name}: {n} rte_flow rules steer FullNAT replies to their owners' queues"
+            ),
+            Err(e) => tracing::info!(
+                "interface {name}: no rte_flow steering ({e}), FullNAT replies go through the \
+                 redirect rings"
+            ),
+        }
+    }
 }
 
 /// 64 random bits from the kernel, for the conn hash secrets; the clock if
@@ -185,8 +220,14 @@ fn run() -> Result<()> {
             Port::find(ic.device_name())
         }
         .with_context(ctx)?;
-        port.configure(nworkers, ic.rx_descriptors, ic.tx_descriptors, &pool)
-            .with_context(ctx)?;
+        port.configure_with(
+            nworkers,
+            ic.rx_descriptors,
+            ic.tx_descriptors,
+            &pool,
+            PortOptions { rss: true },
+        )
+        .with_context(ctx)?;
         if !port.set_mtu(ic.mtu) {
             tracing::debug!(interface = %ic.name, mtu = ic.mtu, "driver keeps its own MTU");
         }
@@ -204,11 +245,12 @@ fn run() -> Result<()> {
         tracing::info!(
             interface = %ic.name, port = port.id(), device = %ic.device, %mac,
             link_up = link.up, speed_mbps = link.speed_mbps,
-            addresses = ?ic.addresses, "port up"
+            addresses = ?ic.addresses, rx = %port.rx_spread(), "port up"
         );
         if let Some(kname) = &ic.kernel {
             // The exception path: a tap interface in the kernel with the
-            // port's MAC, one queue pair per worker like the port.
+            // port's MAC, one queue pair per worker like the port, and no
+            // RSS (DPDK's default configuration).
             let vdev = format!("net_tap{}", twins.len());
             let args = format!("iface={kname},mac={mac}");
             let mut twin = Port::create_vdev(&vdev, &args).with_context(ctx)?;
@@ -271,6 +313,8 @@ fn run() -> Result<()> {
             .snapshot(1, &base)
             .context("building the first snapshot")?,
     );
+    let names: Vec<String> = config.interfaces.iter().map(|i| i.name.clone()).collect();
+    steer_fullnat_replies(&mut ports, &names, &snapshot.laddrs, nworkers);
     let server = AdminServer::bind(&config.admin_socket, config.admin_group.as_deref())
         .with_context(|| format!("admin socket {}", config.admin_socket.display()))?;
     tracing::info!(socket = %config.admin_socket.display(), services = state.service_count(), "admin socket ready");

@@ -1,7 +1,9 @@
 //! Two workers on ports with two queue pairs each (af_packet fans flows out
 //! over its queues by hash): every method still serves every request, and for
 //! NAT and FullNAT, replies that land on the worker that does not own their
-//! conn are carried to the owner through the software redirect rings.
+//! conn are carried to the owner through the software redirect rings
+//! (af_packet offers neither RSS nor rte_flow, so rvsd's NIC steering of
+//! FullNAT replies falls back to them, and says so).
 
 mod common;
 
@@ -115,6 +117,17 @@ fn fullnat_with_two_workers() {
         redirected(&log) > 0,
         "some replies reached their owner through a redirect ring:\n{log}"
     );
+    // af_packet has no rte_flow support: rvsd tried to steer FullNAT replies
+    // by NIC rules, was refused, and said it falls back to the rings. (Real
+    // steering needs a NIC; nothing here can exercise it.)
+    for iface in ["client", "server"] {
+        let line = format!("interface {iface}: no rte_flow steering (");
+        assert!(
+            log.lines().any(|l| l.contains(&line)
+                && l.ends_with("FullNAT replies go through the redirect rings")),
+            "the fallback for {iface} is logged:\n{log}"
+        );
+    }
 }
 
 #[test]

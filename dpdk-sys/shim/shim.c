@@ -133,3 +133,10 @@ void rvs_mbuf_set_window(struct rte_mbuf *m, uint16_t data_off, uint16_t data_le
 	m->data_len = data_len;
 	m->pkt_len = data_len;
 }
+
+void rvs_eth_rss_masks(uint64_t out[3])
+{
+	out[0] = RTE_ETH_RSS_IP;
+	out[1] = RTE_ETH_RSS_TCP;
+	out[2] = RTE_ETH_RSS_UDP;
+}

@@ -12,6 +12,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_flow.h>
 #include <rte_lcore.h>
 #include <rte_launch.h>
 #include <rte_mbuf.h>
@@ -56,5 +57,10 @@ uint16_t rvs_mbuf_nb_segs(const struct rte_mbuf *m);
 void rvs_mbuf_layout(uint32_t out[7]);
 /* Sets data_off, data_len and pkt_len of a single-segment mbuf. */
 void rvs_mbuf_set_window(struct rte_mbuf *m, uint16_t data_off, uint16_t data_len);
+
+/* The RSS hash-type masks RTE_ETH_RSS_IP, _TCP and _UDP, in this order, as
+ * the C headers compute them (bindgen cannot expand RTE_BIT64), so a test
+ * can check the values dpdk-sys defines. */
+void rvs_eth_rss_masks(uint64_t out[3]);
 
 #endif

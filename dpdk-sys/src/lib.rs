@@ -45,6 +45,56 @@ pub use bindings::{
     rvs_rte_ring_enqueue_burst as rte_ring_enqueue_burst,
 };
 
+/// Bit `n` of a 64-bit mask, as DPDK's `RTE_BIT64(n)`.
+const fn bit64(n: u32) -> u64 {
+    1 << n
+}
+
+// RSS hash types (`rte_ethdev.h`, DPDK 22.11). The header defines them with
+// the function-like macro `RTE_BIT64`, which bindgen cannot expand, so they
+// are written out here from the header's bit positions;
+// `tests::rss_masks_match_c` checks them against the C compiler's values.
+/// `RTE_ETH_RSS_IPV4`.
+pub const RTE_ETH_RSS_IPV4: u64 = bit64(2);
+/// `RTE_ETH_RSS_FRAG_IPV4`.
+pub const RTE_ETH_RSS_FRAG_IPV4: u64 = bit64(3);
+/// `RTE_ETH_RSS_NONFRAG_IPV4_TCP`.
+pub const RTE_ETH_RSS_NONFRAG_IPV4_TCP: u64 = bit64(4);
+/// `RTE_ETH_RSS_NONFRAG_IPV4_UDP`.
+pub const RTE_ETH_RSS_NONFRAG_IPV4_UDP: u64 = bit64(5);
+/// `RTE_ETH_RSS_NONFRAG_IPV4_OTHER`.
+pub const RTE_ETH_RSS_NONFRAG_IPV4_OTHER: u64 = bit64(7);
+/// `RTE_ETH_RSS_IPV6`.
+pub const RTE_ETH_RSS_IPV6: u64 = bit64(8);
+/// `RTE_ETH_RSS_FRAG_IPV6`.
+pub const RTE_ETH_RSS_FRAG_IPV6: u64 = bit64(9);
+/// `RTE_ETH_RSS_NONFRAG_IPV6_TCP`.
+pub const RTE_ETH_RSS_NONFRAG_IPV6_TCP: u64 = bit64(10);
+/// `RTE_ETH_RSS_NONFRAG_IPV6_UDP`.
+pub const RTE_ETH_RSS_NONFRAG_IPV6_UDP: u64 = bit64(11);
+/// `RTE_ETH_RSS_NONFRAG_IPV6_OTHER`.
+pub const RTE_ETH_RSS_NONFRAG_IPV6_OTHER: u64 = bit64(13);
+/// `RTE_ETH_RSS_IPV6_EX`.
+pub const RTE_ETH_RSS_IPV6_EX: u64 = bit64(15);
+/// `RTE_ETH_RSS_IPV6_TCP_EX`.
+pub const RTE_ETH_RSS_IPV6_TCP_EX: u64 = bit64(16);
+/// `RTE_ETH_RSS_IPV6_UDP_EX`.
+pub const RTE_ETH_RSS_IPV6_UDP_EX: u64 = bit64(17);
+/// `RTE_ETH_RSS_IP`: hash on the addresses of any IPv4/IPv6 packet.
+pub const RTE_ETH_RSS_IP: u64 = RTE_ETH_RSS_IPV4
+    | RTE_ETH_RSS_FRAG_IPV4
+    | RTE_ETH_RSS_NONFRAG_IPV4_OTHER
+    | RTE_ETH_RSS_IPV6
+    | RTE_ETH_RSS_FRAG_IPV6
+    | RTE_ETH_RSS_NONFRAG_IPV6_OTHER
+    | RTE_ETH_RSS_IPV6_EX;
+/// `RTE_ETH_RSS_TCP`: hash on addresses and ports of TCP.
+pub const RTE_ETH_RSS_TCP: u64 =
+    RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV6_TCP | RTE_ETH_RSS_IPV6_TCP_EX;
+/// `RTE_ETH_RSS_UDP`: hash on addresses and ports of UDP.
+pub const RTE_ETH_RSS_UDP: u64 =
+    RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_NONFRAG_IPV6_UDP | RTE_ETH_RSS_IPV6_UDP_EX;
+
 /// The DPDK version the bindings were generated from (pkg-config's
 /// `--modversion libdpdk`).
 pub const DPDK_VERSION: &str = env!("RVS_DPDK_VERSION");
@@ -72,5 +122,14 @@ mod tests {
         ];
         let c: Vec<usize> = c.iter().map(|v| usize::try_from(*v).unwrap()).collect();
         assert_eq!(c, rust);
+    }
+
+    /// The RSS masks written out in Rust equal the header's macros.
+    #[test]
+    fn rss_masks_match_c() {
+        let mut c = [0u64; 3];
+        // SAFETY: the shim writes exactly three u64 into the array.
+        unsafe { rvs_eth_rss_masks(c.as_mut_ptr()) };
+        assert_eq!(c, [RTE_ETH_RSS_IP, RTE_ETH_RSS_TCP, RTE_ETH_RSS_UDP]);
     }
 }

@@ -7,6 +7,7 @@
 
 mod eal;
 mod error;
+mod flow;
 mod lcore;
 mod mbuf;
 mod mempool;
@@ -15,8 +16,9 @@ mod ring;
 
 pub use eal::{Eal, TscClock};
 pub use error::DpdkError;
+pub use flow::SteerError;
 pub use lcore::{scope, Scope};
 pub use mbuf::{Burst, Drain, Mbuf, MAX_BURST};
 pub use mempool::Mempool;
-pub use port::{LinkStatus, Port, PortStats, QueueHandle};
+pub use port::{LinkStatus, Port, PortOptions, PortStats, QueueHandle, RxSpread};
 pub use ring::Ring;

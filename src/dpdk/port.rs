@@ -1,6 +1,6 @@
 //! Ethernet ports: created (virtual devices) or found (probed NICs) by name,
-//! configured with one rx/tx queue pair per worker, started, stopped and
-//! closed on drop.
+//! configured with one rx/tx queue pair per worker (spread by RSS where the
+//! device hashes, see [`RxSpread`]), started, stopped and closed on drop.
 
 use super::error::{last_error, strerror, DpdkError};
 use super::mbuf::Burst;
@@ -8,6 +8,7 @@ use super::mempool::Mempool;
 use super::ring::Ring;
 use dataplane::addr::MacAddr;
 use std::ffi::{c_char, CStr, CString};
+use std::fmt;
 
 /// One ethdev port, owned. Dropping it stops and closes it.
 #[derive(Debug)]
@@ -16,6 +17,84 @@ pub struct Port {
     name: String,
     queues: u16,
     started: bool,
+    spread: RxSpread,
+    /// rte_flow rules rvsd created on this port (src/dpdk/flow.rs); they are
+    /// flushed before the port closes.
+    pub(super) flow_rules: usize,
+}
+
+/// How a port spreads what it receives over its rx queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxSpread {
+    /// Not asked for (one queue, or a port that must keep DPDK's default,
+    /// such as the kernel twin): `mq_mode` NONE.
+    Off,
+    /// Asked for, but the device hashes none of IPv4/IPv6/TCP/UDP
+    /// (`flow_type_rss_offloads` has none of them: af_packet, memif, ring,
+    /// null). `mq_mode` NONE: the driver puts packets where it does
+    /// (af_packet with `qpairs` spreads by kernel fanout; most vdevs use
+    /// queue 0), and the software redirect rings carry replies to owners.
+    Unavailable,
+    /// `mq_mode` RSS over these `rss_hf` hash types (IP addresses and TCP/UDP
+    /// ports, as far as the device supports them), with the driver's key.
+    Rss {
+        /// `rte_eth_rss_conf.rss_hf`.
+        hash_types: u64,
+    },
+}
+
+impl RxSpread {
+    /// The spreading a port with `queues` rx queues gets: RSS on IP, TCP and
+    /// UDP when `want_rss`, there are several queues, and the device's
+    /// `flow_type_rss_offloads` covers at least one of those hash types
+    /// (only the covered ones are asked: DPDK refuses the others).
+    pub fn choose(queues: u16, want_rss: bool, rss_offloads: u64) -> RxSpread {
+        if !want_rss || queues <= 1 {
+            return RxSpread::Off;
+        }
+        let wanted =
+            dpdk_sys::RTE_ETH_RSS_IP | dpdk_sys::RTE_ETH_RSS_TCP | dpdk_sys::RTE_ETH_RSS_UDP;
+        match wanted & rss_offloads {
+            0 => RxSpread::Unavailable,
+            hash_types => RxSpread::Rss { hash_types },
+        }
+    }
+
+    /// `rte_eth_rxmode.mq_mode` for this choice.
+    pub fn mq_mode(self) -> dpdk_sys::rte_eth_rx_mq_mode {
+        match self {
+            RxSpread::Rss { .. } => dpdk_sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS,
+            RxSpread::Off | RxSpread::Unavailable => {
+                dpdk_sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_NONE
+            }
+        }
+    }
+
+    /// `rte_eth_rss_conf.rss_hf` for this choice (0 without RSS).
+    pub fn rss_hf(self) -> u64 {
+        match self {
+            RxSpread::Rss { hash_types } => hash_types,
+            RxSpread::Off | RxSpread::Unavailable => 0,
+        }
+    }
+}
+
+impl fmt::Display for RxSpread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RxSpread::Off => f.write_str("no RSS (one queue, or not wanted)"),
+            RxSpread::Unavailable => f.write_str("no RSS (the device hashes no IP/TCP/UDP)"),
+            RxSpread::Rss { hash_types } => write!(f, "RSS (rss_hf {hash_types:#x})"),
+        }
+    }
+}
+
+/// How [`Port::configure_with`] sets a port up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortOptions {
+    /// Spread received packets over the queues by RSS when the device can
+    /// ([`RxSpread::choose`]). Data ports want it; the kernel twin does not.
+    pub rss: bool,
 }
 
 /// Link state as `rte_eth_link_get_nowait` reports it.
@@ -116,6 +195,8 @@ impl Port {
                 name: name.into(),
                 queues: 0,
                 started: false,
+                spread: RxSpread::Off,
+                flow_rules: 0,
             }),
             Err(_) => Err(DpdkError::Vdev {
                 name: name.into(),
@@ -140,10 +221,12 @@ impl Port {
             name: name.into(),
             queues: 0,
             started: false,
+            spread: RxSpread::Off,
+            flow_rules: 0,
         })
     }
 
-    fn err(&self, op: &'static str, rc: i32) -> DpdkError {
+    pub(super) fn err(&self, op: &'static str, rc: i32) -> DpdkError {
         DpdkError::Port {
             port: self.id,
             name: self.name.clone(),
@@ -162,14 +245,34 @@ impl Port {
         &self.name
     }
 
+    /// How received packets are spread over the queues (set by configure).
+    pub fn rx_spread(&self) -> RxSpread {
+        self.spread
+    }
+
     /// Configures `queues` rx and tx queue pairs fed from `pool`, with the
-    /// given descriptor counts (adjusted to the device's limits).
+    /// given descriptor counts (adjusted to the device's limits), and no RSS
+    /// (DPDK's all-zero default configuration).
     pub fn configure(
         &mut self,
         queues: u16,
         rx_desc: u16,
         tx_desc: u16,
         pool: &Mempool,
+    ) -> Result<(), DpdkError> {
+        self.configure_with(queues, rx_desc, tx_desc, pool, PortOptions::default())
+    }
+
+    /// [`Port::configure`] with options: with `opts.rss`, several queues and
+    /// a device that hashes, RSS spreads flows over the queues
+    /// ([`RxSpread::choose`]; [`Port::rx_spread`] tells which it got).
+    pub fn configure_with(
+        &mut self,
+        queues: u16,
+        rx_desc: u16,
+        tx_desc: u16,
+        pool: &Mempool,
+        opts: PortOptions,
     ) -> Result<(), DpdkError> {
         // SAFETY: rte_eth_dev_info is plain data; zero is a valid start value.
         let mut info: dpdk_sys::rte_eth_dev_info = unsafe { std::mem::zeroed() };
@@ -191,7 +294,11 @@ impl Port {
             });
         }
         // SAFETY: rte_eth_conf is plain data; all-zero is DPDK's documented default.
-        let conf: dpdk_sys::rte_eth_conf = unsafe { std::mem::zeroed() };
+        let mut conf: dpdk_sys::rte_eth_conf = unsafe { std::mem::zeroed() };
+        let spread = RxSpread::choose(queues, opts.rss, info.flow_type_rss_offloads);
+        conf.rxmode.mq_mode = spread.mq_mode();
+        // A NULL key (left zero) means the driver's default key.
+        conf.rx_adv_conf.rss_conf.rss_hf = spread.rss_hf();
         // SAFETY: valid port id, queue counts checked above, conf lives for the call.
         let rc = unsafe { dpdk_sys::rte_eth_dev_configure(self.id, queues, queues, &conf) };
         if rc != 0 {
@@ -232,6 +339,7 @@ impl Port {
             }
         }
         self.queues = queues;
+        self.spread = spread;
         Ok(())
     }
 
@@ -384,11 +492,61 @@ impl QueueHandle {
 
 impl Drop for Port {
     fn drop(&mut self) {
+        // rte_flow rules go first, while the port still runs (src/dpdk/flow.rs).
+        self.unsteer();
         self.stop();
         // SAFETY: the port is stopped and nothing polls it; closed once.
         let rc = unsafe { dpdk_sys::rte_eth_dev_close(self.id) };
         if rc != 0 {
             tracing::warn!(port = self.id, "close failed: {}", strerror(rc));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpdk_sys::{
+        RTE_ETH_RSS_IP, RTE_ETH_RSS_IPV4, RTE_ETH_RSS_NONFRAG_IPV4_TCP,
+        RTE_ETH_RSS_NONFRAG_IPV4_UDP, RTE_ETH_RSS_TCP, RTE_ETH_RSS_UDP,
+    };
+
+    /// `RTE_ETH_RSS_L2_PAYLOAD` (bit 14 in rte_ethdev.h): a hash type rvsd
+    /// does not ask for.
+    const L2_PAYLOAD: u64 = 1 << 14;
+    const ALL: u64 = RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
+
+    #[test]
+    fn rss_only_with_several_queues_when_asked_and_offered() {
+        let nic = ALL | L2_PAYLOAD;
+        assert_eq!(
+            RxSpread::choose(4, true, nic),
+            RxSpread::Rss { hash_types: ALL }
+        );
+        // One queue, or not asked (the kernel twin): DPDK's default.
+        assert_eq!(RxSpread::choose(1, true, nic), RxSpread::Off);
+        assert_eq!(RxSpread::choose(0, true, nic), RxSpread::Off);
+        assert_eq!(RxSpread::choose(4, false, nic), RxSpread::Off);
+        // Vdevs report no hash types at all.
+        assert_eq!(RxSpread::choose(2, true, 0), RxSpread::Unavailable);
+        // Hash types rvsd has no use for are not enough.
+        assert_eq!(RxSpread::choose(2, true, L2_PAYLOAD), RxSpread::Unavailable);
+    }
+
+    #[test]
+    fn rss_asks_only_what_the_device_offers() {
+        let offered = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | L2_PAYLOAD;
+        let s = RxSpread::choose(2, true, offered);
+        assert_eq!(s.rss_hf(), RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP);
+        assert_eq!(s.mq_mode(), dpdk_sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS);
+        let udp = RxSpread::choose(8, true, RTE_ETH_RSS_NONFRAG_IPV4_UDP);
+        assert_eq!(udp.rss_hf(), RTE_ETH_RSS_NONFRAG_IPV4_UDP);
+        for none in [RxSpread::Off, RxSpread::Unavailable] {
+            assert_eq!(none.rss_hf(), 0);
+            assert_eq!(
+                none.mq_mode(),
+                dpdk_sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_NONE
+            );
         }
     }
 }

@@ -73,6 +73,64 @@ pub fn fullnat_owner(lport: u16, workers: u16) -> u16 {
     }
 }
 
+/// One NIC steering rule for FullNAT replies: packets to `lip` of protocol
+/// `proto` whose destination port (the lport) satisfies
+/// `dport & port_mask == port_spec` go to rx queue `queue`, which is polled
+/// by worker `queue`. Ports in host order; the DPDK shell writes them
+/// big-endian into the rte_flow items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SteerRule {
+    /// The LIP the reply is addressed to.
+    pub lip: Ipv4Addr,
+    /// TCP or UDP.
+    pub proto: IpProtocol,
+    /// Destination port bits to match (already masked).
+    pub port_spec: u16,
+    /// Which destination port bits are compared.
+    pub port_mask: u16,
+    /// Rx queue (= worker) the matching packets go to.
+    pub queue: u16,
+}
+
+impl SteerRule {
+    /// True if a reply to `lip`:`lport` over `proto` matches this rule.
+    pub fn matches(&self, lip: Ipv4Addr, proto: IpProtocol, lport: u16) -> bool {
+        self.lip == lip && self.proto == proto && lport & self.port_mask == self.port_spec
+    }
+}
+
+/// The NIC rules that send every FullNAT reply straight to the worker that
+/// owns its conn: for each LIP (duplicates once), TCP and UDP, and each
+/// worker `w`, "dport & (workers - 1) == w → queue w", which is
+/// [`fullnat_owner`] when `workers` is a power of two. A NIC matches masked
+/// bits, not remainders, so any other count (and a single worker, which
+/// needs no steering) gives no rules: replies then reach their owner
+/// through the software redirect rings.
+pub fn fullnat_steering_plan(lips: &[Ipv4Addr], workers: u16) -> Vec<SteerRule> {
+    if workers <= 1 || !workers.is_power_of_two() {
+        return Vec::new();
+    }
+    let mask = workers - 1;
+    let mut seen: Vec<Ipv4Addr> = Vec::with_capacity(lips.len());
+    let mut rules = Vec::with_capacity(lips.len() * 2 * usize::from(workers));
+    for &lip in lips {
+        if seen.contains(&lip) {
+            continue;
+        }
+        seen.push(lip);
+        for proto in [IpProtocol::TCP, IpProtocol::UDP] {
+            rules.extend((0..workers).map(|w| SteerRule {
+                lip,
+                proto,
+                port_spec: w,
+                port_mask: mask,
+                queue: w,
+            }));
+        }
+    }
+    rules
+}
+
 /// Rewrites the source and destination of the IPv4 packet `ip` (header
 /// first, validated, TCP or UDP payload with its header present) to `src`
 /// and `dst`, patching the header checksum and the transport checksum
@@ -158,6 +216,54 @@ mod tests {
         assert_eq!(nat_owner(Ipv4Addr::LOCALHOST, 1, 1), 0);
         assert_eq!(fullnat_owner(1027, 4), 3);
         assert_eq!(fullnat_owner(1027, 1), 0);
+    }
+
+    /// Every lport of every LIP and protocol matches exactly one rule, and
+    /// that rule's queue is the conn's owner.
+    #[test]
+    fn steering_plan_sends_every_lport_to_its_owner() {
+        let lips = [
+            Ipv4Addr::new(198, 18, 0, 100),
+            Ipv4Addr::new(198, 18, 0, 101),
+        ];
+        for workers in [2u16, 4, 8, 16] {
+            let plan = fullnat_steering_plan(&lips, workers);
+            assert_eq!(plan.len(), lips.len() * 2 * usize::from(workers));
+            for lip in lips {
+                for proto in [IpProtocol::TCP, IpProtocol::UDP] {
+                    let rules: Vec<&SteerRule> = plan
+                        .iter()
+                        .filter(|r| r.lip == lip && r.proto == proto)
+                        .collect();
+                    for lport in 0..=u16::MAX {
+                        let mut hits = rules.iter().filter(|r| r.matches(lip, proto, lport));
+                        let hit = hits.next().expect("a rule matches");
+                        assert!(hits.next().is_none(), "one rule for {lip}:{lport}");
+                        assert_eq!(hit.queue, fullnat_owner(lport, workers));
+                    }
+                }
+            }
+            // Nothing else is steered: another address or protocol.
+            assert!(!plan.iter().any(|r| r.matches(
+                Ipv4Addr::new(198, 18, 0, 1),
+                IpProtocol::TCP,
+                80
+            ) || r.matches(lips[0], IpProtocol::ICMP, 0)));
+        }
+    }
+
+    #[test]
+    fn steering_plan_needs_a_power_of_two_workers() {
+        let lips = [Ipv4Addr::new(198, 18, 0, 100)];
+        for workers in [0u16, 1, 3, 5, 6, 7, 12, 24, 100] {
+            assert!(
+                fullnat_steering_plan(&lips, workers).is_empty(),
+                "{workers}"
+            );
+        }
+        assert!(fullnat_steering_plan(&[], 4).is_empty());
+        // A LIP listed twice gets one set of rules.
+        assert_eq!(fullnat_steering_plan(&[lips[0], lips[0]], 2).len(), 4);
     }
 
     use crate::addr::MacAddr;
