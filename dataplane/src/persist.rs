@@ -18,10 +18,14 @@
 //!   attracting conns: the caller removes it and schedules afresh
 //!   (`ip_vs_check_template`, with `expire_quiescent_template` semantics).
 //!
-//! Templates live in the worker that owns the client (the key's client
-//! address is the one [`crate::fwd::nat_owner`] hashes, but with its port,
-//! so one client network may have a template on several workers; each is
-//! consistent on its own, as IPVS's templates are per director).
+//! Templates live in the worker that owns the client network: every new
+//! conn of a persistent service goes to [`crate::fwd::nat_owner`] of the
+//! client address masked by `-M` (by the whole address when a dest is NAT,
+//! since a NAT conn must live where its replies arrive), so one network has
+//! one template, as on a kernel director. The one exception: a NAT service
+//! with `-M` shorter than /32 on several workers keeps one template per
+//! client address's worker, so two addresses of one network may be sent to
+//! different dests.
 //! Storage is a slab sized at construction plus a hashbrown index reserved
 //! for it; expiry is a budgeted sweep over the slab (template timeouts are
 //! minutes, so a sweep that takes a few loops costs nothing).

@@ -191,8 +191,15 @@ struct SvcState {
     tree: Option<PickTree>,
     /// Some dest has an upper threshold.
     thresholds: bool,
-    /// Every dest is DR or TUN: no replies, the seeing worker owns conns.
+    /// Every dest is DR or TUN and the service is not persistent: no
+    /// replies, the seeing worker owns conns.
     local_owner: bool,
+    /// A persistent service: the prefix length of the client network whose
+    /// owner ([`fwd::nat_owner`] of the masked address) takes its new conns
+    /// and keeps their template. `-M`'s when no dest is NAT; 32 when one
+    /// is, since a NAT conn must live where its replies go (the owner of
+    /// the client address).
+    net_owner: Option<u8>,
     stats: TrafficStats,
 }
 
@@ -750,8 +757,16 @@ impl<H> Engine<H> {
                 overloaded,
                 tree,
                 thresholds: svc.dests.iter().any(|d| d.u_threshold != 0),
-                local_owner: !svc.dests.is_empty()
+                local_owner: svc.persistence.is_none()
+                    && !svc.dests.is_empty()
                     && svc.dests.iter().all(|d| !d.fwd.sees_replies()),
+                net_owner: svc.persistence.map(|p| {
+                    if svc.dests.iter().any(|d| d.fwd == Fwd::Nat) {
+                        32
+                    } else {
+                        p.netmask_len.min(32)
+                    }
+                }),
                 stats,
             });
         }
@@ -914,7 +929,7 @@ impl<H> Engine<H> {
             let owner = if lip {
                 fwd::fullnat_owner(t.dport, self.workers)
             } else {
-                fwd::nat_owner(t.daddr, t.dport, self.workers)
+                fwd::nat_owner(t.daddr, self.workers)
             };
             if self.workers > 1 && owner != self.id {
                 return Ok(Verdict::Redirect { worker: owner });
@@ -931,12 +946,16 @@ impl<H> Engine<H> {
         if martian(t.saddr) {
             return Err(Verdict::Drop(DropReason::Martian));
         }
-        let local_owner = self.svcs.get(si as usize).is_some_and(|s| s.local_owner);
-        if !local_owner {
-            let owner = fwd::nat_owner(t.saddr, t.sport, self.workers);
-            if self.workers > 1 && owner != self.id {
-                return Ok(Verdict::Redirect { worker: owner });
-            }
+        let owner = match self.svcs.get(si as usize) {
+            Some(s) if s.local_owner => None,
+            Some(SvcState {
+                net_owner: Some(len),
+                ..
+            }) => Some(fwd::nat_owner(masked(t.saddr, *len), self.workers)),
+            _ => Some(fwd::nat_owner(t.saddr, self.workers)),
+        };
+        if let Some(owner) = owner.filter(|&o| self.workers > 1 && o != self.id) {
+            return Ok(Verdict::Redirect { worker: owner });
         }
         if t.proto == Proto::Tcp
             && (!pkt.flags.contains(TcpFlags::SYN) || pkt.flags.contains(TcpFlags::RST))
@@ -1431,9 +1450,9 @@ impl<H> Engine<H> {
                     let owner = if snap.is_laddr(key.daddr) {
                         fwd::fullnat_owner(key.dport, self.workers)
                     } else if snap.services.is_vip(IpAddr::V4(key.daddr)) {
-                        fwd::nat_owner(key.saddr, key.sport, self.workers)
+                        fwd::nat_owner(key.saddr, self.workers)
                     } else {
-                        fwd::nat_owner(key.daddr, key.dport, self.workers)
+                        fwd::nat_owner(key.daddr, self.workers)
                     };
                     if self.workers > 1 && owner != self.id {
                         return Ok(Verdict::Redirect { worker: owner });
@@ -1504,6 +1523,14 @@ impl<H> Engine<H> {
             (Fwd::Tun, Dir::In) => self.output_tun(snap, now, frame, l2, virt.0, real.0),
             (Fwd::Dr | Fwd::Tun, Dir::Out) => Err(Verdict::Drop(DropReason::IcmpNoConn)),
         }
+    }
+}
+
+/// `addr` with all but its first `len` bits cleared.
+fn masked(addr: Ipv4Addr, len: u8) -> Ipv4Addr {
+    match len.min(32) {
+        0 => Ipv4Addr::UNSPECIFIED,
+        n => Ipv4Addr::from(u32::from(addr) & (u32::MAX << (32 - u32::from(n)))),
     }
 }
 

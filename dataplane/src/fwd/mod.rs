@@ -19,12 +19,21 @@
 //! is answered with ICMP time exceeded (RFC 1812 §5.3.1).
 //!
 //! Ownership with several workers (DESIGN.md, "Reply ownership"): a NAT
-//! conn is owned by [`nat_owner`] of the client address and port, fields
-//! that appear in both directions; a FullNAT conn by [`fullnat_owner`] of
-//! its lport, which each worker allocates from its own residue class; a
-//! service whose dests are all DR/TUN sees no replies, so the worker that
-//! sees its first packet owns it (flow-consistent NIC steering, RSS, keeps
-//! the rest of the flow there).
+//! conn is owned by [`nat_owner`] of the client address, which appears in
+//! both directions; a FullNAT conn by [`fullnat_owner`] of its lport, which
+//! each worker allocates from its own residue class; a service whose dests
+//! are all DR/TUN sees no replies, so the worker that sees its first packet
+//! owns it (flow-consistent NIC steering, RSS, keeps the rest of the flow
+//! there). A persistent service is the exception to the last two: all its
+//! new conns from one client network go to the worker that owns the network
+//! ([`nat_owner`] of the masked address), the one that keeps its
+//! persistence template.
+//!
+//! The NAT owner ignores the client port on purpose: every conn of one
+//! client then lives on one worker, next to that client's persistence
+//! templates, so `-p` holds whichever port a new conn comes from (a hash of
+//! address and port would send one client's conns to several workers, each
+//! with a template of its own, possibly naming different dests).
 
 pub mod dr;
 pub mod fullnat;
@@ -45,16 +54,17 @@ use std::net::Ipv4Addr;
 pub type Endpoint = (Ipv4Addr, u16);
 
 /// The worker that owns a NAT conn (or a new conn of a service with NAT or
-/// FullNAT dests): a multiplicative hash of the client address and port,
-/// reduced to `0..workers`. Both directions carry CIP:cport (as source on
-/// the way in, as destination on the way back), so either finds it.
-pub fn nat_owner(caddr: Ipv4Addr, cport: u16, workers: u16) -> u16 {
+/// FullNAT dests, or the client network `caddr` of a persistent service): a
+/// multiplicative hash of the client address, reduced to `0..workers`.
+/// Both directions carry CIP (as source on the way in, as destination on
+/// the way back), so either finds it.
+pub fn nat_owner(caddr: Ipv4Addr, workers: u16) -> u16 {
     if workers <= 1 {
         return 0;
     }
     // MurmurHash3's 64-bit finalizer: every input bit reaches every output
-    // bit, so sequential clients and ports spread evenly over any count.
-    let mut h = (u64::from(u32::from(caddr)) << 16) | u64::from(cport);
+    // bit, so sequential clients spread evenly over any count.
+    let mut h = u64::from(u32::from(caddr));
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
@@ -209,11 +219,17 @@ mod tests {
     fn owners_are_in_range_and_spread() {
         let mut seen = [0u32; 4];
         for i in 0..4000u32 {
-            let w = nat_owner(Ipv4Addr::from(0x0a00_0000 + i), 40000, 4);
+            let w = nat_owner(Ipv4Addr::from(0x0a00_0000 + i), 4);
             seen[usize::from(w)] += 1;
         }
         assert!(seen.iter().all(|&n| n > 800), "{seen:?}");
-        assert_eq!(nat_owner(Ipv4Addr::LOCALHOST, 1, 1), 0);
+        assert_eq!(nat_owner(Ipv4Addr::LOCALHOST, 1), 0);
+        // Three workers, /24s of sequential clients: even too.
+        let mut three = [0u32; 3];
+        for i in 0..3000u32 {
+            three[usize::from(nat_owner(Ipv4Addr::from(0xc612_0000 + (i << 8)), 3))] += 1;
+        }
+        assert!(three.iter().all(|&n| n > 800), "{three:?}");
         assert_eq!(fullnat_owner(1027, 4), 3);
         assert_eq!(fullnat_owner(1027, 1), 0);
     }
