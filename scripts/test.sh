@@ -17,3 +17,11 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked
+echo "==> fuzz crate: fmt, clippy, tests"
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/fuzz" \
+    cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/fuzz" \
+    cargo test --manifest-path fuzz/Cargo.toml --lib
+echo "==> fuzz: the packet path for 60 s"
+bash scripts/fuzz.sh 60
