@@ -57,15 +57,21 @@ pub struct TemplateKey {
 impl TemplateKey {
     /// The key for client `caddr` under a `netmask_len`-bit netmask.
     pub fn new(service: u32, caddr: Ipv4Addr, netmask_len: u8) -> Self {
-        let mask = match netmask_len.min(32) {
-            0 => 0,
-            n => u32::MAX << (32 - u32::from(n)),
-        };
         TemplateKey {
             service,
-            cnet: Ipv4Addr::from(u32::from(caddr) & mask),
+            cnet: client_net(caddr, netmask_len),
         }
     }
+}
+
+/// `caddr`'s network under a `netmask_len`-bit netmask (`-M`): all but its
+/// first `netmask_len` bits cleared.
+pub fn client_net(caddr: Ipv4Addr, netmask_len: u8) -> Ipv4Addr {
+    let mask = match netmask_len.min(32) {
+        0 => 0,
+        n => u32::MAX << (32 - u32::from(n)),
+    };
+    Ipv4Addr::from(u32::from(caddr) & mask)
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -378,6 +378,19 @@ pub mod lab {
         Ipv4Addr::from(0xc612_0000 + (i & 0x1_ffff))
     }
 
+    /// Client `i`'s TCP SYN from `cport` to VIP:80, as the router hands it
+    /// to the director.
+    pub fn syn(i: u32, cport: u16) -> Vec<u8> {
+        super::packet::tcp(
+            ROUTER_MAC,
+            EXT_MAC,
+            (client(i), cport),
+            (VIP, 80),
+            crate::wire::tcp::TcpFlags::SYN,
+            b"",
+        )
+    }
+
     /// One virtual service of the lab, on the VIP.
     #[derive(Debug, Clone, Copy)]
     pub struct Svc {

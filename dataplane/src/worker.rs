@@ -57,7 +57,7 @@ use crate::conn::{
 use crate::frame::Frame;
 use crate::fwd::next_hop::{Hop, NextHopCache};
 use crate::fwd::{self, fullnat::LportPool, tun::TunError};
-use crate::persist::{TemplateKey, Templates};
+use crate::persist::{client_net, TemplateKey, Templates};
 use crate::sched::counts::{ConnClass, CountedDests};
 use crate::sched::daddr_table::CHECK_EXPIRE_INTERVAL;
 use crate::sched::overload::Thresholds;
@@ -201,6 +201,18 @@ struct SvcState {
     /// the client address).
     net_owner: Option<u8>,
     stats: TrafficStats,
+}
+
+impl SvcState {
+    /// Dest `i`'s overload flag, in the flags and in the pick tree alike.
+    fn set_overloaded(&mut self, i: usize, overloaded: bool) {
+        if let Some(o) = self.overloaded.get_mut(i) {
+            *o = overloaded;
+        }
+        if let Some(t) = self.tree.as_mut() {
+            t.set_overloaded(i, overloaded);
+        }
+    }
 }
 
 /// Slot not used by any dest of the snapshot.
@@ -951,7 +963,7 @@ impl<H> Engine<H> {
             Some(SvcState {
                 net_owner: Some(len),
                 ..
-            }) => Some(fwd::nat_owner(masked(t.saddr, *len), self.workers)),
+            }) => Some(fwd::nat_owner(client_net(t.saddr, *len), self.workers)),
             _ => Some(fwd::nat_owner(t.saddr, self.workers)),
         };
         if let Some(owner) = owner.filter(|&o| self.workers > 1 && o != self.id) {
@@ -1017,15 +1029,13 @@ impl<H> Engine<H> {
                     upper: d.u_threshold,
                     lower: d.l_threshold,
                 };
-                if let Some(o) = st.overloaded.get_mut(i) {
-                    *o = if *o {
+                if let Some(&o) = st.overloaded.get(i) {
+                    let o = if o {
                         th.after_unbind(true, total)
                     } else {
                         th.after_bind(false, total)
                     };
-                    if let Some(t) = st.tree.as_mut() {
-                        t.set_overloaded(i, *o);
-                    }
+                    st.set_overloaded(i, o);
                 }
             }
         }
@@ -1132,15 +1142,12 @@ impl<H> Engine<H> {
             t.bind(i, ConnClass::Inactive);
         }
         if dest.u_threshold != 0 {
-            if let Some(o) = st.overloaded.get_mut(i) {
+            if let Some(&o) = st.overloaded.get(i) {
                 let th = Thresholds {
                     upper: dest.u_threshold,
                     lower: dest.l_threshold,
                 };
-                *o = th.after_bind(*o, counts.total(slot));
-                if let Some(t) = st.tree.as_mut() {
-                    t.set_overloaded(i, *o);
-                }
+                st.set_overloaded(i, th.after_bind(o, counts.total(slot)));
             }
         }
         st.stats.conns += 1;
@@ -1526,14 +1533,6 @@ impl<H> Engine<H> {
     }
 }
 
-/// `addr` with all but its first `len` bits cleared.
-fn masked(addr: Ipv4Addr, len: u8) -> Ipv4Addr {
-    match len.min(32) {
-        0 => Ipv4Addr::UNSPECIFIED,
-        n => Ipv4Addr::from(u32::from(addr) & (u32::MAX << (32 - u32::from(n)))),
-    }
-}
-
 /// A conn left dest `slot`: unbinds it from the shared counts, updates the
 /// dest's overload flag and its persistence template.
 #[allow(clippy::too_many_arguments)] // split borrows of the worker
@@ -1558,19 +1557,13 @@ fn unbind(
     if let Some(t) = st.tree.as_mut() {
         t.unbind(di as usize, class(active));
     }
-    if let (Some(d), Some(o)) = (
-        svc.dests.get(di as usize),
-        st.overloaded.get_mut(di as usize),
-    ) {
+    if let (Some(d), Some(&o)) = (svc.dests.get(di as usize), st.overloaded.get(di as usize)) {
         if d.u_threshold != 0 {
             let th = Thresholds {
                 upper: d.u_threshold,
                 lower: d.l_threshold,
             };
-            *o = th.after_unbind(*o, snap.counts.total(s));
-            if let Some(t) = st.tree.as_mut() {
-                t.set_overloaded(di as usize, *o);
-            }
+            st.set_overloaded(di as usize, th.after_unbind(o, snap.counts.total(s)));
         }
     }
     if let Some(p) = svc.persistence {

@@ -7,23 +7,14 @@ use core::time::Duration;
 use dataplane::conn::{Fwd, Proto};
 use dataplane::service::Persistence;
 use dataplane::sim::lab::{self, Svc};
-use dataplane::sim::packet::{self, Flags};
+use dataplane::sim::packet;
 use dataplane::sim::Sim;
 use dataplane::Verdict;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-fn syn(client: u32, cport: u16) -> Vec<u8> {
-    packet::tcp(
-        lab::ROUTER_MAC,
-        lab::EXT_MAC,
-        (lab::client(client), cport),
-        (lab::VIP, 80),
-        Flags::SYN,
-        b"",
-    )
-}
+use lab::syn;
 
 /// Templates per dest slot `0..3`, summed over the workers.
 fn persist_conns(sim: &Sim) -> [u32; 3] {

@@ -11,20 +11,10 @@ use core::time::Duration;
 use dataplane::conn::{Fwd, Proto};
 use dataplane::service::Persistence;
 use dataplane::sim::lab::{self, Svc};
-use dataplane::sim::packet::{self, Flags};
 use dataplane::Verdict;
 use std::sync::Arc;
 
-fn syn(client: u32, cport: u16) -> Vec<u8> {
-    packet::tcp(
-        lab::ROUTER_MAC,
-        lab::EXT_MAC,
-        (lab::client(client), cport),
-        (lab::VIP, 80),
-        Flags::SYN,
-        b"",
-    )
-}
+use lab::syn;
 
 /// Opens conns from each of `clients` from four ports, a client's first
 /// packets handed to worker 0 and 1 in turn, over 2 workers; returns the

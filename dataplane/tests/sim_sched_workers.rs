@@ -86,14 +86,7 @@ fn two_workers_keep_lc_even() {
 }
 
 fn syn(i: u32) -> Vec<u8> {
-    packet::tcp(
-        lab::ROUTER_MAC,
-        lab::EXT_MAC,
-        (lab::client(i), 20_000 + u16::try_from(i % 30_000).unwrap()),
-        (lab::VIP, 80),
-        Flags::SYN,
-        b"",
-    )
+    lab::syn(i, 20_000 + u16::try_from(i % 30_000).unwrap())
 }
 
 #[test]

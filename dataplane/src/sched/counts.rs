@@ -79,7 +79,7 @@ pub enum ConnClass {
     Inactive,
 }
 
-fn unpack(v: u64) -> (u32, u32) {
+pub(crate) fn unpack(v: u64) -> (u32, u32) {
     // Both halves are 32 bits by construction.
     #[allow(clippy::cast_possible_truncation)]
     let r = ((v >> ACTIVE_SHIFT) as u32, (v & INACTIVE_MASK) as u32);

@@ -63,7 +63,7 @@ pub(crate) fn highest_weight<D: DestSet + ?Sized>(
 /// Weights at or below this keep `overhead * weight` (overhead < 2^41)
 /// within 64 bits. IPVS weights are at most 65535; larger ones switch the
 /// comparisons to 128 bits rather than wrap like the kernel's u64 products.
-const NARROW_WEIGHT: u32 = (1 << 23) - 1;
+pub(crate) const NARROW_WEIGHT: u32 = (1 << 23) - 1;
 
 /// The weighted-least walk of wlc, sed, nq, lblc and lblcr: the best dest
 /// so far as (overhead, weight, index). It starts as (1, 0, none), which

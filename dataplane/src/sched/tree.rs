@@ -30,7 +30,8 @@
 //! view of the others' that is at most that old (see
 //! `dataplane/src/worker.rs`).
 
-use super::counts::ConnClass;
+use super::counts::{unpack, ConnClass};
+use super::scan::NARROW_WEIGHT;
 use super::twos::XorShift64;
 use super::{pack_conns, packed_active, packed_overhead, SchedKind, MAX_DESTS, NO_DEST};
 use crate::time::Time;
@@ -49,10 +50,6 @@ pub fn reload_interval(dests: usize) -> Duration {
     let per_dest = Duration::from_micros(u64::try_from(dests).unwrap_or(u64::MAX));
     RELOAD_INTERVAL.max(per_dest)
 }
-
-/// Weights at or below this keep `overhead * weight` (overhead < 2^41)
-/// within 64 bits; a tree with a larger weight compares in 128 bits.
-const NARROW_WEIGHT: u32 = (1 << 23) - 1;
 
 /// The order a tree keeps: which scheduler it answers for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +160,7 @@ fn better(order: Order, wide: bool, l: Leaf, r: Leaf) -> bool {
 #[derive(Debug, Clone)]
 pub struct PickTree {
     order: Order,
-    /// Some weight is above [`NARROW_WEIGHT`].
+    /// Some weight is above `NARROW_WEIGHT` (compare in 128 bits).
     wide: bool,
     len: usize,
     cap: usize,
@@ -434,13 +431,6 @@ impl PickTree {
             }
         }
     }
-}
-
-fn unpack(v: u64) -> (u32, u32) {
-    (
-        u32::try_from(v >> 32).unwrap_or(u32::MAX),
-        u32::try_from(v & 0xffff_ffff).unwrap_or(u32::MAX),
-    )
 }
 
 #[cfg(test)]
